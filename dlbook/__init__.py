@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "device", "pick", "require", "scale", "seed", "show"]
 
 # Submodules load on first use, so `import dlbook` stays fast and `dlbook.train.fit` just works.
-_SUBMODULES = ("data", "layers", "models", "optim", "plot", "scratch", "train")
+_SUBMODULES = ("data", "features", "hardware", "layers", "models", "optim", "plot", "schedules", "scratch", "train")
 
 
 def __getattr__(name: str):
