@@ -12,7 +12,8 @@ book: setup  ## build the HTML book into _build/html (executes the notebooks, wi
 
 test: setup  ## unit tests, every notebook (nbval), and the built book in a headless browser
 	$(VENV)/bin/ruff check dlbook tests benchmarks
-	$(PY) -m pytest -n 2 --dist loadfile
+	@# one thread per worker: two workers share the two cores without oversubscription
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile
 
 lint: setup
 	$(VENV)/bin/ruff check dlbook tests benchmarks
