@@ -39,7 +39,8 @@ def glued_values(nb) -> dict[str, str]:
 def run(path: Path, timeout: int) -> dict:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    resources = {"metadata": {"path": str(path.parent)}}
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=resources)
     client.execute()
     return {"seconds": round(time.perf_counter() - start, 1), "glued": glued_values(nb)}
 
