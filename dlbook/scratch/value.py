@@ -13,13 +13,15 @@ class Value:
         self.grad = 0.0
         self._parents = _parents
         self._op = _op
-        self._backward = lambda: None  # adds this node's gradient into its parents' gradients
+        # _backward(node) adds node.grad, times the local derivative, into the parents' .grad; it takes the
+        # node as an argument so the closure does not point back at it (no reference cycle to collect).
+        self._backward = lambda node: None
 
     def __add__(self, other: Value | float) -> Value:
         other = other if isinstance(other, Value) else Value(other)
         out = Value(self.data + other.data, (self, other), "+")
 
-        def _backward():
+        def _backward(out):
             self.grad += out.grad
             other.grad += out.grad
 
@@ -30,7 +32,7 @@ class Value:
         other = other if isinstance(other, Value) else Value(other)
         out = Value(self.data * other.data, (self, other), "*")
 
-        def _backward():
+        def _backward(out):
             self.grad += other.data * out.grad
             other.grad += self.data * out.grad
 
@@ -42,7 +44,7 @@ class Value:
             raise TypeError(f"Value ** takes a Python number as exponent, got {type(exponent).__name__}.")
         out = Value(self.data**exponent, (self,), f"**{exponent}")
 
-        def _backward():
+        def _backward(out):
             self.grad += exponent * self.data ** (exponent - 1) * out.grad
 
         out._backward = _backward
@@ -51,7 +53,7 @@ class Value:
     def exp(self) -> Value:
         out = Value(math.exp(self.data), (self,), "exp")
 
-        def _backward():
+        def _backward(out):
             self.grad += out.data * out.grad
 
         out._backward = _backward
@@ -62,7 +64,7 @@ class Value:
             raise ValueError(f"log of a non-positive number ({self.data}); the logarithm needs x > 0.")
         out = Value(math.log(self.data), (self,), "log")
 
-        def _backward():
+        def _backward(out):
             self.grad += out.grad / self.data
 
         out._backward = _backward
@@ -71,7 +73,7 @@ class Value:
     def tanh(self) -> Value:
         out = Value(math.tanh(self.data), (self,), "tanh")
 
-        def _backward():
+        def _backward(out):
             self.grad += (1 - out.data**2) * out.grad
 
         out._backward = _backward
@@ -80,7 +82,7 @@ class Value:
     def relu(self) -> Value:
         out = Value(max(self.data, 0.0), (self,), "relu")
 
-        def _backward():
+        def _backward(out):
             self.grad += (self.data > 0) * out.grad
 
         out._backward = _backward
@@ -89,7 +91,7 @@ class Value:
     def sigmoid(self) -> Value:
         out = Value(0.5 * (math.tanh(0.5 * self.data) + 1), (self,), "sigmoid")  # stable for any x
 
-        def _backward():
+        def _backward(out):
             self.grad += out.data * (1 - out.data) * out.grad
 
         out._backward = _backward
@@ -107,7 +109,7 @@ class Value:
                 node.grad = 0.0
         self.grad += 1.0
         for node in reversed(order):
-            node._backward()
+            node._backward(node)
 
     # The rest is made of the operations above.
     def __neg__(self) -> Value:
