@@ -5,7 +5,11 @@ Every chapter from the first trained network on uses it the same way::
     history = dlbook.train.fit(model, train_loader, epochs=5, val_loader=val_loader)
     history["val_accuracy"]      # one float per epoch
 
-It runs on cpu, cuda and mps (``dlbook.device()``); on cuda it trains in bfloat16 autocast.
+It runs on cpu, cuda and mps (``dlbook.device()``); on cuda it trains in bfloat16 autocast. Two extras::
+
+    history = dlbook.train.fit(model, train_loader, epochs=50, val_loader=val_loader,
+                               early_stopping=EarlyStopping(patience=5),      # stop, keep the best weights
+                               metrics={"test_accuracy": test_accuracy})      # any fn(model) -> float
 """
 
 import math
@@ -18,6 +22,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +39,7 @@ with warnings.catch_warnings():  # without ipywidgets, tqdm.auto warns in a note
 WIDGET_BAR = autonotebook.tqdm is not std.tqdm  # tqdm.auto draws a Jupyter widget (ipywidgets is installed)
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Metric = Callable[[nn.Module], float]
 
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
@@ -98,6 +104,43 @@ class History:
         return f"History({len(self)} epochs of {self.keys()})"
 
 
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Stop once ``metric`` has not improved for ``patience`` epochs in a row; keep the best epoch's weights.
+
+    An epoch improves when its value beats the best so far by more than ``min_delta`` (lower is better
+    for ``mode="min"``, higher for ``"max"``). Everything else follows from the History, so a resumed
+    run stops exactly where an uninterrupted one would.
+    """
+
+    patience: int = 5
+    metric: str = "val_loss"
+    mode: str = "min"
+    min_delta: float = 0.0
+
+    def __post_init__(self):
+        if not isinstance(self.patience, int) or isinstance(self.patience, bool) or self.patience < 1:
+            raise ValueError(f"patience must be a whole number of epochs >= 1, got {self.patience!r}.")
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' (for a loss) or 'max' (an accuracy), got {self.mode!r}.")
+        if not isinstance(self.min_delta, (int, float)) or not self.min_delta >= 0:
+            raise ValueError(f"min_delta must be a number >= 0, got {self.min_delta!r}.")
+
+    def best_epoch(self, history: History) -> int:
+        """The epoch whose weights early stopping keeps: the last one that improved on all before it."""
+        values = history[self.metric]
+        best = 0
+        for i, value in enumerate(values):
+            change = values[best] - value if self.mode == "min" else value - values[best]
+            if change > self.min_delta:
+                best = i
+        return history["epoch"][best]
+
+    def should_stop(self, history: History) -> bool:
+        """Whether the last ``patience`` epochs all failed to improve on the best one."""
+        return len(history) > 0 and history.last["epoch"] - self.best_epoch(history) >= self.patience
+
+
 def evaluate(
     model: nn.Module,
     loader: Iterable,
@@ -137,6 +180,8 @@ def fit(
     val_loader: Iterable | None = None,
     device: str | torch.device | None = None,
     scheduler=None,
+    early_stopping: EarlyStopping | None = None,
+    metrics: dict[str, Metric] | None = None,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = True,
@@ -144,14 +189,24 @@ def fit(
 ) -> History:
     """Train ``model`` on ``train_loader``'s (x, y) batches until ``epochs`` epochs are done; return the History.
 
-    ``optimizer`` defaults to AdamW(lr=1e-3); ``scheduler`` steps once per epoch. ``checkpoint=path``
-    saves everything after every epoch, and ``resume=True`` continues from that file if it exists,
-    giving the same weights as an uninterrupted run. ``amp`` (bfloat16 autocast) defaults to on for cuda.
+    ``optimizer`` defaults to AdamW(lr=1e-3); ``scheduler`` steps once per epoch. ``early_stopping`` may
+    end training sooner; either way the model then holds the weights of its best epoch. ``metrics`` maps
+    names to functions ``fn(model) -> float``, called after every epoch (in eval mode, without gradients)
+    and recorded in the History. ``checkpoint=path`` saves everything after every epoch, and ``resume=True``
+    continues from that file if it exists, giving the same weights as an uninterrupted run. ``amp``
+    (bfloat16 autocast) defaults to on for cuda.
     """
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}.")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=path, the file to resume from.")
+    metrics = _check_metrics(metrics)
+    if early_stopping is not None:
+        if not isinstance(early_stopping, EarlyStopping):
+            raise TypeError(f"early_stopping must be an EarlyStopping(...), got {type(early_stopping).__name__}.")
+        watched = early_stopping.metric
+        if watched.startswith("val_") and watched not in metrics and val_loader is None:
+            raise ValueError(f"early stopping watches {watched!r}, which needs val_loader=...")
     device = best_device(device)
     model.to(device)
     if optimizer is None:
@@ -162,11 +217,16 @@ def fit(
             )
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     amp = _use_amp(amp, device)
-    history = History()
+    history, best_weights = History(), None
     if resume and Path(checkpoint).exists():
-        history = _restore(
+        history, best_weights = _restore(
             load_checkpoint(checkpoint, map_location="cpu"), checkpoint, model, optimizer, scheduler, train_loader
         )
+        if early_stopping is not None and len(history) and best_weights is None:
+            raise ValueError(
+                f"{checkpoint} was written without early stopping, so it lacks the best weights to restore: "
+                "resume without early_stopping, or start a new run with another checkpoint path."
+            )
     was_training = model.training
     in_notebook = progress and not WIDGET_BAR and _in_notebook()
     bar = tqdm(
@@ -180,11 +240,14 @@ def fit(
     )
     try:
         for epoch in range(len(history) + 1, epochs + 1):
+            if early_stopping is not None and early_stopping.should_stop(history):
+                break
             start = time.perf_counter()
             record = {"epoch": epoch, **_train_epoch(model, train_loader, optimizer, loss_fn, device, amp, epoch)}
             if val_loader is not None:
                 val = evaluate(model, val_loader, loss_fn, device, amp)
                 record.update({f"val_{name}": value for name, value in val.items()})
+            record.update(_measure(model, metrics))
             record["lr"] = float(optimizer.param_groups[0]["lr"])
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(record.get("val_loss", record["train_loss"]))
@@ -192,13 +255,18 @@ def fit(
                 scheduler.step()
             record["seconds"] = time.perf_counter() - start
             history.append(record)
+            if early_stopping is not None and early_stopping.best_epoch(history) == epoch:
+                best_weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
             if checkpoint is not None:
-                save_checkpoint(checkpoint, **_training_state(model, optimizer, scheduler, history, train_loader))
+                state = _training_state(model, optimizer, scheduler, history, train_loader, best_weights)
+                save_checkpoint(checkpoint, **state)
             bar.set_postfix(_postfix(record), refresh=False)
             bar.update()
     finally:
         bar.close()
         model.train(was_training)
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
     return history
 
 
@@ -317,6 +385,38 @@ def _train_epoch(model, loader, optimizer, loss_fn, device, amp, epoch: int) -> 
     return totals.means(prefix="train_", loader_name="train_loader")
 
 
+RECORDED = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}  # fit's own
+
+
+def _check_metrics(metrics) -> dict[str, Metric]:
+    """``metrics`` as a dict {name: fn(model) -> float}, with names that do not clash with fit's own."""
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, dict) or not all(isinstance(k, str) and callable(f) for k, f in metrics.items()):
+        raise TypeError("metrics must be a dict {name: fn(model) -> float}, e.g. {'test_accuracy': fn}.")
+    clashes = sorted(RECORDED & metrics.keys())
+    if clashes:
+        raise ValueError(f"metric names {clashes} clash with what fit records itself ({sorted(RECORDED)}).")
+    return metrics
+
+
+def _measure(model: nn.Module, metrics: dict[str, Metric]) -> dict[str, float]:
+    """Each metric's fn(model), called in eval mode without gradients, as a float."""
+    model.eval()
+    values = {}
+    with torch.no_grad():
+        for name, fn in metrics.items():
+            value = fn(model)
+            try:
+                values[name] = float(value)
+            except (TypeError, ValueError, RuntimeError):
+                raise TypeError(
+                    f"metric {name!r} returned {type(value).__name__}, not a number: "
+                    "a metric is fn(model) -> float."
+                ) from None
+    return values
+
+
 def _postfix(record: dict) -> dict[str, str]:
     """The latest losses and accuracies, short, for the progress bar."""
     short = {"train_loss": "loss", "train_accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
@@ -390,7 +490,7 @@ def _set_rng_state(state: dict, loader) -> None:
         generator.set_state(state["loader"])
 
 
-def _training_state(model, optimizer, scheduler, history: History, loader) -> dict:
+def _training_state(model, optimizer, scheduler, history: History, loader, best_weights: dict | None) -> dict:
     """All fit() needs to continue exactly where it stopped."""
     return {
         "model": model.state_dict(),
@@ -399,11 +499,13 @@ def _training_state(model, optimizer, scheduler, history: History, loader) -> di
         "history": history.to_dict(),
         "epoch": len(history),
         "rng": _rng_state(loader),
+        "best_weights": best_weights,
     }
 
 
-def _restore(state: dict, path, model, optimizer, scheduler, loader) -> History:
-    """Load a fit() checkpoint into the model, optimizer, scheduler and generators; return its History."""
+def _restore(state: dict, path, model, optimizer, scheduler, loader) -> tuple[History, dict | None]:
+    """Load a fit() checkpoint into the model, optimizer, scheduler and generators; return its History and the
+    best weights early stopping kept (None without early stopping)."""
     needed = {"model", "optimizer", "scheduler", "history", "epoch", "rng"}
     if not isinstance(state, dict) or not needed <= state.keys():
         raise ValueError(f"{path} is not a checkpoint written by fit(); delete it or pass another path.")
@@ -412,4 +514,4 @@ def _restore(state: dict, path, model, optimizer, scheduler, loader) -> History:
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
     _set_rng_state(state["rng"], loader)
-    return History.from_dict(state["history"])
+    return History.from_dict(state["history"]), state.get("best_weights")

@@ -425,3 +425,197 @@ def test_fit_on_the_accelerator(tmp_path):
     assert history.last["val_accuracy"] > 0.9
     state = train.load_checkpoint(tmp_path / "c.pt", map_location="cpu")
     assert all(t.device.type == "cpu" for t in state["model"].values())
+
+
+# early stopping and per-epoch metrics
+
+
+def _snapshot(model: nn.Module) -> dict:
+    return {name: tensor.clone() for name, tensor in model.state_dict().items()}
+
+
+def _fit_on_a_curve(curve, early_stopping, epochs=10):
+    """Fit blobs while a metric replays ``curve``; return the History, the model, each epoch's weights."""
+    x, y = blobs(64)
+    model = mlp()
+    values, weights = iter(curve), []
+
+    def replay(m):
+        weights.append(_snapshot(m))  # the weights this epoch's value belongs to
+        return next(values)
+
+    history = train.fit(
+        model,
+        loader(x, y, batch_size=16),
+        epochs=epochs,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        early_stopping=early_stopping,
+        metrics={"score": replay},
+        device="cpu",
+        progress=False,
+    )
+    return history, model, weights
+
+
+def _assert_holds(model, weights):
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, weights[name]), name
+
+
+def test_early_stopping_stops_at_the_right_epoch_and_restores_the_best_weights():
+    # best at epoch 3; epochs 4, 5, 6 do not beat 3.0, so with patience 3 training ends after epoch 6
+    curve = [5.0, 4.0, 3.0, 3.5, 3.2, 3.1, 2.0, 1.0, 0.5, 0.1]
+    stopper = train.EarlyStopping(patience=3, metric="score")
+    history, model, weights = _fit_on_a_curve(curve, stopper)
+    assert history["epoch"] == [1, 2, 3, 4, 5, 6] and history["score"] == curve[:6]
+    assert stopper.best_epoch(history) == 3
+    _assert_holds(model, weights[2])
+    assert not torch.equal(model.state_dict()["0.weight"], weights[5]["0.weight"])  # it did move on after 3
+
+
+def test_early_stopping_max_mode_and_min_delta():
+    # with min_delta 0.02: 0.6 improves on 0.5, 0.605 does not, 0.65 does (epoch 4), 0.64 and 0.66 do not
+    curve = [0.5, 0.6, 0.605, 0.65, 0.64, 0.66, 0.9, 0.9, 0.9, 0.9]
+    stopper = train.EarlyStopping(patience=2, metric="score", mode="max", min_delta=0.02)
+    history, model, weights = _fit_on_a_curve(curve, stopper)
+    assert len(history) == 6 and stopper.best_epoch(history) == 4
+    _assert_holds(model, weights[3])
+    without_delta = train.EarlyStopping(patience=2, metric="score", mode="max")
+    assert without_delta.best_epoch(history) == 6 and not without_delta.should_stop(history)
+
+
+def test_running_out_of_epochs_still_restores_the_best():
+    curve = [3.0, 2.0, 1.0, 1.5, 1.6]
+    stopper = train.EarlyStopping(patience=3, metric="score")
+    history, model, weights = _fit_on_a_curve(curve, stopper, epochs=5)
+    assert len(history) == 5
+    _assert_holds(model, weights[2])
+    history, model, weights = _fit_on_a_curve(curve[:3], stopper, epochs=3)
+    _assert_holds(model, weights[2])  # the last epoch was the best: nothing to undo
+
+
+def mismatched_blobs():
+    """Training and validation sets whose labels disagree, so the validation loss soon rises."""
+    x, y = blobs(96)
+    return loader(x[:64], y[:64], batch_size=16, shuffle=True), loader(x[64:], (y[64:] + 1) % 3)
+
+
+def test_early_stopping_on_val_loss_keeps_the_lowest_val_loss():
+    train_loader, val_loader = mismatched_blobs()
+    model = mlp()
+    history = train.fit(
+        model,
+        train_loader,
+        epochs=20,
+        val_loader=val_loader,
+        early_stopping=train.EarlyStopping(patience=2),
+        device="cpu",
+        progress=False,
+    )
+    assert len(history) < 20
+    assert train.evaluate(model, val_loader)["loss"] == min(history["val_loss"])
+    assert history["val_loss"].index(min(history["val_loss"])) == len(history) - 3  # then two worse epochs
+
+
+def test_resume_keeps_the_early_stopping_state(tmp_path):
+    def run(epochs, path, seed=0, resume=False):
+        torch.manual_seed(seed)
+        train_loader, val_loader = mismatched_blobs()
+        model = mlp(seed=seed)
+        history = train.fit(
+            model,
+            train_loader,
+            epochs=epochs,
+            val_loader=val_loader,
+            early_stopping=train.EarlyStopping(patience=3),
+            checkpoint=path,
+            resume=resume,
+            device="cpu",
+            progress=False,
+        )
+        return history, model
+
+    straight, straight_model = run(20, tmp_path / "straight.pt")
+    assert 3 < len(straight) < 20
+    best = straight["val_loss"].index(min(straight["val_loss"])) + 1
+
+    # cut after the best epoch, before patience ran out; a new session resumes from the file
+    interrupted, _ = run(best + 1, tmp_path / "resumed.pt")
+    assert len(interrupted) == best + 1
+    resumed, resumed_model = run(20, tmp_path / "resumed.pt", seed=7, resume=True)
+    assert resumed["epoch"] == straight["epoch"]
+    assert resumed["val_loss"] == straight["val_loss"]
+    _assert_holds(resumed_model, straight_model.state_dict())
+
+    again, again_model = run(20, tmp_path / "resumed.pt", seed=9, resume=True)  # stopped: no new epoch
+    assert len(again) == len(straight)
+    _assert_holds(again_model, straight_model.state_dict())
+
+
+def test_metrics_are_recorded_every_epoch_in_eval_mode(tmp_path):
+    x, y = blobs(96)
+    test_loader = loader(x[64:], y[64:])
+    model = mlp(dropout=0.5)
+    seen = []
+
+    def test_accuracy(m):
+        seen.append((m.training, torch.is_grad_enabled()))
+        return train.evaluate(m, test_loader)["accuracy"]
+
+    def weight_norm(m):
+        return torch.cat([p.flatten() for p in m.parameters()]).norm()  # a 0-d tensor is fine
+
+    history = train.fit(
+        model,
+        loader(x[:64], y[:64], batch_size=16),
+        epochs=3,
+        metrics={"test_accuracy": test_accuracy, "weight_norm": weight_norm},
+        checkpoint=tmp_path / "c.pt",
+        device="cpu",
+        progress=False,
+    )
+    assert seen == [(False, False)] * 3 and model.training
+    assert all(isinstance(v, float) for v in history["test_accuracy"] + history["weight_norm"])
+    model.eval()
+    with torch.no_grad():
+        expected_accuracy = (model(x[64:]).argmax(1) == y[64:]).double().mean().item()
+        expected_norm = torch.sqrt(sum((p**2).sum() for p in model.parameters())).item()
+    assert history.last["test_accuracy"] == pytest.approx(expected_accuracy, abs=1e-12)
+    assert history.last["weight_norm"] == pytest.approx(expected_norm, rel=1e-6)
+    stored = train.History.from_dict(train.load_checkpoint(tmp_path / "c.pt")["history"])
+    assert stored["weight_norm"] == history["weight_norm"]
+
+
+def test_early_stopping_and_metrics_bad_input(tmp_path):
+    x, y = blobs(32)
+    data = loader(x, y)
+
+    def fit(**kwargs):
+        return train.fit(mlp(), data, epochs=2, device="cpu", progress=False, **kwargs)
+
+    for bad in ({"patience": 0}, {"patience": 2.5}, {"patience": True}):
+        with pytest.raises(ValueError, match="patience"):
+            train.EarlyStopping(**bad)
+    with pytest.raises(ValueError, match="'min'.*'max'"):
+        train.EarlyStopping(mode="maximum")
+    for bad in (-0.1, math.nan, "0"):
+        with pytest.raises(ValueError, match="min_delta"):
+            train.EarlyStopping(min_delta=bad)
+    with pytest.raises(TypeError, match=r"EarlyStopping\(\.\.\.\)"):
+        fit(early_stopping=5)
+    with pytest.raises(ValueError, match="'val_loss', which needs val_loader"):
+        fit(early_stopping=train.EarlyStopping())
+    with pytest.raises(KeyError, match="'train_accurcy'.*train_accuracy"):
+        fit(early_stopping=train.EarlyStopping(metric="train_accurcy"))
+    with pytest.raises(TypeError, match=r"dict \{name: fn\(model\) -> float\}"):
+        fit(metrics=[lambda m: 1.0])
+    with pytest.raises(TypeError, match="dict"):
+        fit(metrics={"score": 1.0})
+    with pytest.raises(ValueError, match=r"\['val_loss'\] clash"):
+        fit(metrics={"val_loss": lambda m: 1.0})
+    with pytest.raises(TypeError, match="'score' returned list, not a number"):
+        fit(metrics={"score": lambda m: [1.0, 2.0]})
+    path = tmp_path / "plain.pt"
+    train.fit(mlp(), data, epochs=1, checkpoint=path, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="without early stopping"):
+        fit(checkpoint=path, resume=True, early_stopping=train.EarlyStopping(metric="train_loss"))

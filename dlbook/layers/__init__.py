@@ -3,3 +3,13 @@
 Same constructor arguments, same parameter and buffer names (so state_dicts load either
 way), same outputs and gradients: the tests check each against torch.
 """
+
+from dlbook.layers.conv import (  # noqa: F401  (the package face re-exports them)
+    Conv2d,
+    MaxPool2d,
+    conv2d_loop,
+    conv2d_unfold,
+    conv_output_size,
+    max_pool2d,
+)
+from dlbook.layers.norm import BatchNorm1d, LayerNorm  # noqa: F401  (the package face re-exports them)
