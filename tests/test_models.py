@@ -10,15 +10,6 @@ from dlbook.layers import Conv2d
 from dlbook.models import LeNet, RandomCropFlip, ResidualBlock, ResNetMini, count_parameters, layer_flops
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Models this small run fastest on one thread, most of all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def conv_params(c_in: int, c_out: int, k: int, bias: bool = True) -> int:
     return c_in * c_out * k * k + (c_out if bias else 0)
 

@@ -15,15 +15,6 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from dlbook import train
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Models this small train fastest on one thread, most of all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def blobs(n: int = 240, seed: int = 0):
     """Three Gaussian blobs in the plane: x (n, 2) float32, y (n,) long."""
     g = torch.Generator().manual_seed(seed)
