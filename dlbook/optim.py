@@ -12,12 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch.optim import Optimizer
 
-
-def _check(name: str, value: float, low: float = 0.0, high: float | None = None) -> None:
-    """Raise a ValueError unless ``low <= value`` (and ``value < high`` when ``high`` is given)."""
-    if not value >= low or (high is not None and not value < high):
-        bounds = f"in [{low}, {high})" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bounds}, got {value!r}.")
+from dlbook.scratch.optim import _check  # the same argument checks as the numpy optimizers
 
 
 def _evaluate(closure: Callable[[], torch.Tensor] | None) -> torch.Tensor | None:
