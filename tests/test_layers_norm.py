@@ -1,6 +1,8 @@
 """dlbook.layers.BatchNorm1d and LayerNorm against their torch.nn twins: outputs, gradients, running stats,
 state_dicts both ways, eval mode and bad input."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -133,6 +135,26 @@ def test_batchnorm_bad_input():
             BatchNorm1d(bad)
 
 
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("empty", [(0, 3), (0, 3, 4), (2, 3, 0)])
+def test_batchnorm_empty_batch_changes_nothing_like_torch(empty, momentum):
+    """An empty batch in training gives an empty output and leaves the running statistics as they were
+    (torch counts it in num_batches_tracked, so the cumulative averages of momentum=None agree too)."""
+    ours, theirs = BatchNorm1d(3, momentum=momentum), nn.BatchNorm1d(3, momentum=momentum)
+    random_affine(ours, theirs)
+    g = torch.Generator().manual_seed(0)
+    for x in (torch.randn(8, 3, generator=g) + 2, torch.zeros(empty), torch.randn(8, 3, generator=g) - 1):
+        x_ours = x.clone().requires_grad_()
+        y = ours(x_ours)
+        assert y.shape == x.shape
+        torch.testing.assert_close(y, theirs(x), **TOL)
+        y.sum().backward()
+        assert_same_state(ours, theirs)
+        assert torch.isfinite(ours.running_mean).all() and torch.isfinite(ours.running_var).all()
+    ours.eval()
+    assert torch.isfinite(ours(torch.randn(4, 3))).all()
+
+
 # LayerNorm
 
 
@@ -188,3 +210,33 @@ def test_layernorm_bad_input():
     for bad in (0, (), (3, -1), 2.5):
         with pytest.raises(ValueError, match="normalized_shape"):
             LayerNorm(bad)
+
+
+# Low precision: statistics in float32, as torch computes them
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("params_dtype", ["float32", "low"])  # float32 weights under autocast; .to(dtype)
+@pytest.mark.parametrize("make", [lambda: (LayerNorm(256), nn.LayerNorm(256)),
+                                  lambda: (BatchNorm1d(256), nn.BatchNorm1d(256))])
+def test_low_precision_input_is_as_accurate_as_torch(make, params_dtype, dtype):
+    """A bf16/fp16 input far from zero: the error against a float64 reference is no worse than torch's own,
+    the output keeps the input's dtype, and running statistics stay float32 with torch's values."""
+    ours, theirs = make()
+    reference = copy.deepcopy(theirs).double()
+    if params_dtype == "low":
+        ours, theirs = ours.to(dtype), theirs.to(dtype)
+    x = (torch.randn(64, 256, generator=torch.Generator().manual_seed(0)) + 30).to(dtype)
+    y_ours, y_theirs, y_ref = ours(x), theirs(x), reference(x.double())
+    assert y_ours.dtype == y_theirs.dtype == dtype
+    error, torch_error = (y_ours.double() - y_ref).abs().max(), (y_theirs.double() - y_ref).abs().max()
+    assert error <= 1.5 * torch_error, (error, torch_error)
+    if isinstance(ours, BatchNorm1d):
+        for name in ("running_mean", "running_var"):
+            ours_stat, theirs_stat, exact = (getattr(m, name) for m in (ours, theirs, reference))
+            assert ours_stat.dtype == theirs_stat.dtype
+            error, torch_error = ((s.double() - exact).abs().max() for s in (ours_stat, theirs_stat))
+            assert error <= max(1.5 * torch_error, 1e-5), (name, error, torch_error)
+    x_grad = x.clone().requires_grad_()
+    ours(x_grad).float().pow(2).sum().backward()
+    assert x_grad.grad.dtype == dtype and torch.isfinite(x_grad.grad).all()

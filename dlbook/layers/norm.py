@@ -2,10 +2,19 @@
 
 Both compute the mean and the variance explicitly from tensor primitives, and keep torch.nn's parameter
 and buffer names, so a state_dict moves between these layers and their torch.nn twins in both directions.
+A bfloat16 or float16 input is normalized in float32 and the result cast back, as torch does: a mean and
+a variance summed in 8 bits of mantissa would be off by far more than the output's own rounding.
 """
 
 import torch
 from torch import nn
+
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype to compute statistics in: float32 for a half-precision ``x``, else ``x``'s own."""
+    return torch.float32 if x.dtype in LOW_PRECISION else x.dtype
 
 
 class BatchNorm1d(nn.Module):
@@ -15,6 +24,8 @@ class BatchNorm1d(nn.Module):
     come from the batch (over batch and length) and update the running averages; in eval mode the running
     averages are used, so one example's output no longer depends on the rest of its batch.
     ``momentum=None`` makes the running averages plain cumulative means over all batches seen.
+    An empty batch gives an empty output and leaves the running averages alone (torch still counts it in
+    ``num_batches_tracked``, and so does this layer).
     """
 
     def __init__(
@@ -47,6 +58,7 @@ class BatchNorm1d(nn.Module):
             )
         axes = (0,) if x.ndim == 2 else (0, 2)  # every axis but the features
         shape = (1, -1) if x.ndim == 2 else (1, -1, 1)  # broadcasts a (features,) vector against x
+        dtype, x = x.dtype, x.to(_compute_dtype(x))
         if self.training or self.running_mean is None:
             count = x.numel() // self.num_features  # values per feature in this batch
             if count == 1:
@@ -54,10 +66,13 @@ class BatchNorm1d(nn.Module):
                     "BatchNorm1d needs more than one value per feature to compute a variance, got x of shape "
                     f"{tuple(x.shape)}: use a batch of 2 or more in training, or call model.eval() first."
                 )
-            mean = x.mean(axes)
-            var = ((x - mean.view(shape)) ** 2).mean(axes)  # biased: divides by count
+            if count == 0:  # an empty batch: an empty output, and nothing to learn from
+                mean, var = x.new_zeros(self.num_features), x.new_ones(self.num_features)
+            else:
+                mean = x.mean(axes)
+                var = ((x - mean.view(shape)) ** 2).mean(axes)  # biased: divides by count
             if self.training and self.running_mean is not None:
-                self._update_running_stats(mean.detach(), var.detach() * count / (count - 1))
+                self._update_running_stats(mean.detach(), var.detach() * count / max(count - 1, 1), count)
         else:
             mean, var = self.running_mean, self.running_var
         x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
@@ -65,12 +80,17 @@ class BatchNorm1d(nn.Module):
             x_hat = x_hat * self.weight.view(shape)
         if self.bias is not None:
             x_hat = x_hat + self.bias.view(shape)
-        return x_hat
+        return x_hat.to(dtype)
 
     @torch.no_grad()
-    def _update_running_stats(self, mean: torch.Tensor, unbiased_var: torch.Tensor) -> None:
-        """Move the running averages towards this batch's mean and unbiased variance (as torch does)."""
+    def _update_running_stats(self, mean: torch.Tensor, unbiased_var: torch.Tensor, count: int) -> None:
+        """Move the running averages towards this batch's mean and unbiased variance (as torch does).
+
+        An empty batch (``count == 0``) is counted but moves nothing, as in torch.
+        """
         self.num_batches_tracked += 1
+        if count == 0:
+            return
         step = 1 / self.num_batches_tracked.item() if self.momentum is None else self.momentum
         self.running_mean.copy_((1 - step) * self.running_mean + step * mean)
         self.running_var.copy_((1 - step) * self.running_var + step * unbiased_var)
@@ -115,6 +135,7 @@ class LayerNorm(nn.Module):
                 f"{self.normalized_shape}, got {tuple(x.shape)}."
             )
         axes = tuple(range(-n, 0))
+        dtype, x = x.dtype, x.to(_compute_dtype(x))
         mean = x.mean(axes, keepdim=True)
         var = ((x - mean) ** 2).mean(axes, keepdim=True)  # biased, as in training and eval alike
         x_hat = (x - mean) / torch.sqrt(var + self.eps)
@@ -122,7 +143,7 @@ class LayerNorm(nn.Module):
             x_hat = x_hat * self.weight
         if self.bias is not None:
             x_hat = x_hat + self.bias
-        return x_hat
+        return x_hat.to(dtype)
 
     def extra_repr(self) -> str:
         return (
