@@ -4,6 +4,8 @@ Each is a ``torch.optim.Optimizer`` with the constructor arguments and defaults 
 ``torch.optim`` twin and matches it step for step. Param groups, ``zero_grad()``,
 ``state_dict()`` and ``load_state_dict()`` come from the base class; the state keys
 (``momentum_buffer``, ``square_avg``, ``exp_avg``, ``exp_avg_sq``, ...) are torch's.
+Hyperparameters are checked at least as strictly as torch.optim checks them (with :mod:`dlbook.checks`,
+the same checks as the numpy optimizers) and kept as plain Python floats.
 """
 
 import math
@@ -12,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch.optim import Optimizer
 
-from dlbook.scratch.optim import _check  # the same argument checks as the numpy optimizers
+from dlbook.checks import check_number, check_pair
 
 
 def _evaluate(closure: Callable[[], torch.Tensor] | None) -> torch.Tensor | None:
@@ -43,9 +45,9 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False):
-        _check("lr", lr)
-        _check("momentum", momentum)
-        _check("weight_decay", weight_decay)
+        lr, weight_decay = check_number("lr", lr), check_number("weight_decay", weight_decay)
+        momentum = check_number("momentum", momentum, 0, 1)
+        dampening = check_number("dampening", dampening, 0, 1)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov=True needs momentum > 0 and dampening=0.")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
@@ -78,11 +80,10 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False):
-        _check("lr", lr)
-        _check("alpha", alpha)
-        _check("eps", eps)
-        _check("weight_decay", weight_decay)
-        _check("momentum", momentum)
+        lr, eps = check_number("lr", lr), check_number("eps", eps)
+        weight_decay = check_number("weight_decay", weight_decay)
+        alpha = check_number("alpha", alpha, 0, 1, high_inclusive=False, hint="The usual value is 0.99.")
+        momentum = check_number("momentum", momentum, 0, 1)
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered)
         super().__init__(params, defaults)
@@ -131,12 +132,10 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
                  decoupled_weight_decay: bool = False):
-        _check("lr", lr)
-        _check("eps", eps)
-        _check("betas[0]", betas[0], high=1.0)
-        _check("betas[1]", betas[1], high=1.0)
-        _check("weight_decay", weight_decay)
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+        lr, eps = check_number("lr", lr), check_number("eps", eps)
+        weight_decay = check_number("weight_decay", weight_decay)
+        betas = check_pair("betas", betas, 0, 1, high_inclusive=False, example=(0.9, 0.999))
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 

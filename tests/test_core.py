@@ -95,3 +95,59 @@ def test_submodules_load_lazily_and_unknown_names_fail():
     assert dlbook.config.scale is dlbook.scale
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         dlbook.nonsense  # noqa: B018
+
+
+# ---------- argument checks (dlbook.checks), shared by the optimizers and the data generators ----------
+
+
+def test_checks_accept_numpy_numbers_and_return_python_ones():
+    from dlbook.checks import check_int, check_number, check_pair
+
+    assert check_number("lr", np.float32(0.5)) == 0.5 and type(check_number("lr", np.float32(0.5))) is float
+    assert check_number("lr", 3) == 3.0 and type(check_number("lr", 3)) is float
+    assert check_int("n", np.int64(7), minimum=1) == 7 and type(check_int("n", np.int64(7))) is int
+    assert check_pair("betas", np.array([0.9, 0.99]), 0, 1) == (0.9, 0.99)
+    assert check_number("x", 1.0, 0, 1) == 1.0  # the upper bound is inclusive by default
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda c: c.check_number("lr", True), TypeError, r"lr must be a real number >= 0, got True \(bool\)"),
+    (lambda c: c.check_number("lr", np.bool_(True)), TypeError, "lr must be a real number"),
+    (lambda c: c.check_number("lr", "0.1"), TypeError, r"got '0\.1' \(str\)"),
+    (lambda c: c.check_number("lr", torch.tensor(0.1)), TypeError, r"\(Tensor\).*value\.item\(\)"),
+    (lambda c: c.check_number("lr", float("nan")), ValueError, "lr must be finite"),
+    (lambda c: c.check_number("lr", -0.1), ValueError, "lr must be >= 0, got -0.1"),
+    (lambda c: c.check_number("alpha", 1.0, 0, 1, high_inclusive=False), ValueError, r"in \[0, 1\), got 1\.0"),
+    (lambda c: c.check_number("m", 1.5, 0, 1, hint="Try 0.9."), ValueError, r"in \[0, 1\], got 1\.5\. Try 0\.9\."),
+    (lambda c: c.check_int("n", 2.0, minimum=1), TypeError, r"n must be a positive int, got 2\.0 \(float\)"),
+    (lambda c: c.check_int("n", False, minimum=0), TypeError, r"non-negative int, got False \(bool\)"),
+    (lambda c: c.check_int("n", 0, minimum=1), ValueError, "n must be a positive int, got 0"),
+    (lambda c: c.check_int("k", 1, minimum=2, maximum=5), ValueError, r"k must be an int in \[2, 5\], got 1"),
+    (lambda c: c.check_pair("betas", 0.9, example=(0.9, 0.999)), TypeError, r"pair.*e\.g\. \(0\.9, 0\.999\)"),
+    (lambda c: c.check_pair("betas", [0.9]), TypeError, "betas must be a pair of numbers, got 1 values"),
+    (lambda c: c.check_pair("betas", (0.9, 1.0), 0, 1, high_inclusive=False), ValueError, r"betas\[1\]"),
+])
+def test_checks_refuse_clearly(call, error, match):
+    from dlbook import checks
+
+    with pytest.raises(error, match=match):
+        call(checks)
+
+
+def test_no_package_imports_a_private_name_from_another():
+    """dlbook, dlbook.scratch, dlbook.data ... share code only through public names."""
+    import ast
+    from pathlib import Path
+
+    root = Path(dlbook.__file__).parent
+    package_of = {path: ".".join(("dlbook", *path.relative_to(root).parent.parts)) for path in root.rglob("*.py")}
+    packages = set(package_of.values())
+    offenders = []
+    for path, package in package_of.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dlbook"):
+                source = node.module if node.module in packages else node.module.rpartition(".")[0]
+                private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                if private and source != package:
+                    offenders.append(f"{path.relative_to(root)}: from {node.module} import {', '.join(private)}")
+    assert not offenders, offenders

@@ -123,7 +123,6 @@ def test_spirals_without_noise_follow_their_arm():
     [
         (lambda: data.moons(0), "positive int"),
         (lambda: data.moons(-5), "positive int"),
-        (lambda: data.moons(10.5), "positive int"),
         (lambda: data.moons(10, noise=-1), "noise"),
         (lambda: data.spirals(0), "positive int"),
         (lambda: data.spirals(10, classes=1), "classes"),
@@ -452,3 +451,20 @@ def test_fetch_command_reports_a_corrupt_file(no_data, capsys):
     fake_fashion(no_data / "system" / "fashion-mnist")
     assert data_main(["fetch"]) == 1
     assert "SHA-256" in capsys.readouterr().err
+
+
+# ---------- generated sets: argument types ----------
+
+
+def test_generated_sets_take_numpy_ints_and_refuse_bools_and_strings():
+    x, y = data.moons(np.int64(20), noise=np.float32(0.1))
+    assert x.shape == (20, 2)
+    assert torch.bincount(data.spirals(np.int64(9), classes=np.int64(3))[1]).tolist() == [3, 3, 3]
+    for call, match in [
+        (lambda: data.moons(True), r"n \(the number of points\) must be a positive int, got True \(bool\)"),
+        (lambda: data.moons(10.5), "positive int"),
+        (lambda: data.spirals(10, classes=True), r"classes must be an int >= 2, got True \(bool\)"),
+        (lambda: data.moons(10, noise="0.1"), r"noise must be a real number >= 0, got '0\.1' \(str\)"),
+    ]:
+        with pytest.raises(TypeError, match=match):
+            call()

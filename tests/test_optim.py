@@ -190,3 +190,37 @@ def test_sparse_gradients_are_refused(ours, ref):
     embedding(torch.tensor([1, 2])).sum().backward()
     with pytest.raises(RuntimeError, match="sparse"):
         opt.step()
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda p: optim.SGD(p, lr=0.1, momentum=1.5), ValueError, r"momentum must be in \[0, 1\]"),
+    (lambda p: optim.SGD(p, lr=0.1, momentum=0.9, dampening=2), ValueError, r"dampening must be in \[0, 1\]"),
+    (lambda p: optim.SGD(p, lr=True), TypeError, "lr must be a real number.*bool"),
+    (lambda p: optim.SGD(p, lr=0.1, momentum=True), TypeError, "momentum must be a real number.*bool"),
+    (lambda p: optim.SGD(p, lr="0.1"), TypeError, "lr must be a real number.*str"),
+    (lambda p: optim.SGD(p, lr=float("inf")), ValueError, "lr must be finite"),
+    (lambda p: optim.RMSprop(p, alpha=1.0), ValueError, r"alpha must be in \[0, 1\)"),
+    (lambda p: optim.RMSprop(p, alpha=1.5), ValueError, r"alpha must be in \[0, 1\)"),
+    (lambda p: optim.RMSprop(p, momentum=1.5), ValueError, r"momentum must be in \[0, 1\]"),
+    (lambda p: optim.Adam(p, betas=0.9), TypeError, r"betas must be a pair.*\(0\.9, 0\.999\).*float"),
+    (lambda p: optim.Adam(p, betas=(0.9, 0.99, 0.1)), TypeError, "betas must be a pair.*3 values"),
+    (lambda p: optim.Adam(p, betas="ab"), TypeError, "betas must be a pair"),
+    (lambda p: optim.AdamW(p, betas=(True, 0.999)), TypeError, r"betas\[0\] must be a real number.*bool"),
+])
+def test_arguments_torch_accepts_or_fumbles_get_clear_errors(make, error, match):
+    with pytest.raises(error, match=match):
+        make(make_model().parameters())
+
+
+def test_numpy_numbers_are_accepted_and_stored_as_python_numbers(tmp_path):
+    """np.float32 hyperparameters work, and the state_dict holds plain floats that weights_only loads."""
+    import numpy as np
+
+    for opt in (optim.SGD(make_model().parameters(), lr=np.float32(0.1), momentum=np.float64(0.9)),
+                optim.RMSprop(make_model().parameters(), lr=np.float32(0.01), alpha=np.float32(0.9)),
+                optim.Adam(make_model().parameters(), lr=np.int64(1), betas=np.array([0.9, 0.99]))):
+        group = opt.state_dict()["param_groups"][0]
+        values = [v for k, v in group.items() if k != "params"]
+        assert all(type(v) in (bool, float, tuple, type(None)) for v in values), group
+        torch.save(opt.state_dict(), tmp_path / "opt.pt")
+        torch.load(tmp_path / "opt.pt", weights_only=True)

@@ -142,3 +142,30 @@ def test_trains_a_scratch_mlp_like_torch():
     assert losses[-1] < 0.8 * losses[0]
     for mine, theirs in zip(model.parameters(), twin.parameters(), strict=True):
         np.testing.assert_allclose(mine.data, theirs.detach().numpy(), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda p: optim.SGD(p, lr=0.1, momentum=1.5), ValueError, r"momentum must be in \[0, 1\]"),
+    (lambda p: optim.SGD(p, lr=True), TypeError, "lr must be a real number.*bool"),
+    (lambda p: optim.SGD(p, lr=0.1, momentum=True), TypeError, "momentum must be a real number.*bool"),
+    (lambda p: optim.SGD(p, lr=None), TypeError, "lr must be a real number.*NoneType"),
+    (lambda p: optim.SGD(p, lr=float("nan")), ValueError, "lr must be finite"),
+    (lambda p: optim.RMSProp(p, lr=0.1, alpha=1.0), ValueError, r"alpha must be in \[0, 1\)"),
+    (lambda p: optim.Adam(p, betas=0.9), TypeError, r"betas must be a pair.*\(0\.9, 0\.999\).*float"),
+    (lambda p: optim.Adam(p, betas=(0.9, 0.99, 0.1)), TypeError, "betas must be a pair.*3 values"),
+    (lambda p: optim.AdamW(p, betas=(0.9, False)), TypeError, r"betas\[1\] must be a real number.*bool"),
+])
+def test_arguments_that_were_accepted_or_fumbled_get_clear_errors(make, error, match):
+    with pytest.raises(error, match=match):
+        make([Param(np.ones(3))])
+
+
+def test_numpy_numbers_are_accepted_as_hyperparameters():
+    p = Param(np.ones(3))
+    opt = optim.SGD([p], lr=np.float32(0.5), momentum=np.float64(0.5))
+    assert type(opt.lr) is float and type(opt.momentum) is float
+    adam = optim.Adam([p], lr=np.int64(1), betas=np.array([0.9, 0.99]))
+    assert adam.betas == (0.9, 0.99) and all(type(b) is float for b in adam.betas)
+    p.grad = np.ones(3)
+    opt.step()
+    np.testing.assert_allclose(p.data, 0.5)

@@ -3,12 +3,12 @@
 import numpy as np
 import torch
 
+from dlbook.checks import check_int, check_number
 
-def _check(n: int, noise: float) -> None:
-    if not isinstance(n, int) or n <= 0:
-        raise ValueError(f"n (the number of points) must be a positive int, got {n!r}.")
-    if not noise >= 0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}.")
+
+def _check(n: int, noise: float) -> tuple[int, float]:
+    """``n`` and ``noise`` as a Python int and float, once checked (NumPy numbers are fine, bools are not)."""
+    return check_int("n (the number of points)", n, minimum=1), check_number("noise", noise)
 
 
 def moons(n: int = 500, noise: float = 0.2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -16,7 +16,7 @@ def moons(n: int = 500, noise: float = 0.2, seed: int = 0) -> tuple[torch.Tensor
 
     ``noise`` is the standard deviation of Gaussian noise added to each coordinate.
     """
-    _check(n, noise)
+    n, noise = _check(n, noise)
     from sklearn.datasets import make_moons
 
     x, y = make_moons(n_samples=n, noise=noise, random_state=seed)
@@ -31,9 +31,8 @@ def spirals(
     Arm ``c`` runs from radius 0 to 1 while its angle turns from ``4c`` to ``4c + 4`` radians;
     ``noise`` is the standard deviation of the jitter added to the angle (radians).
     """
-    _check(n, noise)
-    if not isinstance(classes, int) or classes < 2:
-        raise ValueError(f"classes must be an int >= 2, got {classes!r}.")
+    n, noise = _check(n, noise)
+    classes = check_int("classes", classes, minimum=2)
     rng = np.random.default_rng(seed)
     y = np.arange(n) % classes
     radius = rng.uniform(0, 1, n)

@@ -2,19 +2,15 @@
 
 Each updates ``.data`` of its parameters in place from their ``.grad`` (numpy arrays, as in
 ``dlbook.scratch.Tensor``) and skips a parameter whose ``.grad`` is None. They follow the
-same formulas as their ``torch.optim`` twins, step for step.
+same formulas as their ``torch.optim`` twins, step for step. Hyperparameters are checked with
+:mod:`dlbook.checks` (the same checks as ``dlbook.optim``) and kept as plain Python floats.
 """
 
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-
-def _check(name: str, value: float, high: float | None = None) -> None:
-    """Raise a ValueError unless ``0 <= value`` (and ``value < high`` when ``high`` is given)."""
-    if not value >= 0 or (high is not None and not value < high):
-        bounds = f"in [0, {high})" if high is not None else ">= 0"
-        raise ValueError(f"{name} must be {bounds}, got {value!r}.")
+from dlbook.checks import check_number, check_pair
 
 
 class Optimizer:
@@ -30,8 +26,7 @@ class Optimizer:
                     f"a parameter needs .data and .grad numpy arrays (a dlbook.scratch.Tensor), "
                     f"got {type(p).__name__}."
                 )
-        _check("lr", lr)
-        self.lr = lr
+        self.lr = check_number("lr", lr)
 
     def zero_grad(self) -> None:
         """Set every ``.grad`` to None: backward() adds to it, so call this before each backward()."""
@@ -57,8 +52,8 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable, lr: float, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
         super().__init__(params, lr)
-        _check("momentum", momentum)
-        _check("weight_decay", weight_decay)
+        momentum = check_number("momentum", momentum, 0, 1)
+        weight_decay = check_number("weight_decay", weight_decay)
         if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0.")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
@@ -79,9 +74,8 @@ class RMSProp(Optimizer):
 
     def __init__(self, params: Iterable, lr: float, alpha: float = 0.99, eps: float = 1e-8):
         super().__init__(params, lr)
-        _check("alpha", alpha, high=1.0)
-        _check("eps", eps)
-        self.alpha, self.eps = alpha, eps
+        self.alpha = check_number("alpha", alpha, 0, 1, high_inclusive=False, hint="The usual value is 0.99.")
+        self.eps = check_number("eps", eps)
         self.square_avg = [np.zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
@@ -99,11 +93,8 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(params, lr)
-        _check("betas[0]", betas[0], high=1.0)
-        _check("betas[1]", betas[1], high=1.0)
-        _check("eps", eps)
-        _check("weight_decay", weight_decay)
-        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        self.betas = check_pair("betas", betas, 0, 1, high_inclusive=False, example=(0.9, 0.999))
+        self.eps, self.weight_decay = check_number("eps", eps), check_number("weight_decay", weight_decay)
         self.m = [np.zeros_like(p.data) for p in self.params]
         self.v = [np.zeros_like(p.data) for p in self.params]
         self.steps = [0 for _ in self.params]  # per parameter, as a parameter may miss a step
