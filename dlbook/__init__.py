@@ -3,22 +3,26 @@
 The small public surface every chapter starts from::
 
     import dlbook
-    dlbook.require("0.1.0")      # the version the chapter was written for
-    dev = dlbook.device()        # cuda > mps > cpu
-    dlbook.seed(0)
-    epochs = dlbook.pick(book=3, full=30)
+    dlbook.require("0.2.0")                # the version the chapter was written for
+    device = dlbook.start()                # seed 0, CPU threads for the scale, cuda > mps > cpu
+    epochs = dlbook.pick(book=3, full=30)  # a size that differs between the two scales
+    dlbook.glue(ch01_epochs=epochs)        # a number the prose quotes
 """
 
+from dlbook.chapter import glue, start, threads
 from dlbook.config import pick, scale
 from dlbook.device import device, seed
 from dlbook.source import show
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = ["__version__", "device", "pick", "require", "scale", "seed", "show"]
+__all__ = ["__version__", "device", "glue", "pick", "require", "scale", "seed", "show", "start", "threads"]
 
 # Submodules load on first use, so `import dlbook` stays fast and `dlbook.train.fit` just works.
-_SUBMODULES = ("data", "features", "hardware", "layers", "models", "optim", "plot", "schedules", "scratch", "train")
+_SUBMODULES = (
+    "checkpoint", "data", "features", "hardware", "history", "layers", "metrics", "models", "optim", "plot",
+    "progress", "schedules", "scratch", "train",
+)  # fmt: skip
 
 
 def __getattr__(name: str):

@@ -14,6 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from torch import nn
 
+from dlbook.train import model_device
+
 # Okabe and Ito's eight colours stay distinct for the common kinds of colour blindness.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 WRONG = "#D55E00"  # the palette's red, for wrong predictions
@@ -210,7 +212,7 @@ def _class_ids(values, n: int, what: str, classes) -> np.ndarray:
 def _predict_classes(predict, grid: np.ndarray, as_tensor: bool) -> np.ndarray:
     """The class ids (m,) that ``predict`` gives the points ``grid: (m, 2)``."""
     if isinstance(predict, nn.Module):
-        device = next((p.device for p in predict.parameters()), torch.device("cpu"))
+        device = model_device(predict)
         was_training = predict.training
         predict.eval()
         try:

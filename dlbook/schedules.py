@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from dlbook.train import model_device, train_step
+
 SMOOTHING = 0.98  # the range test's loss is an exponential moving average with this factor
 DIVERGED = 4.0  # the range test stops once the smoothed loss exceeds this many times its best
 
@@ -61,14 +63,16 @@ def lr_range_test(
     Trains one batch per rate, stops early once the smoothed loss exceeds 4x its best (or is
     not finite), and then restores the model's weights and training mode as they were.
     ``loader`` yields (inputs, targets) batches and is reused as often as needed;
-    ``optimizer_factory(lr)`` builds an optimizer over ``model``'s parameters; batches go to
-    ``device`` (by default the device of the model's parameters).
+    ``optimizer_factory(lr)`` builds an optimizer over ``model``'s parameters. Each step is
+    ``dlbook.train.train_step``, run where the model is (``device`` only checks, as in ``fit``).
     """
     if not 0 < min_lr < max_lr:
         raise ValueError(f"need 0 < min_lr < max_lr, got min_lr={min_lr}, max_lr={max_lr}.")
     if steps < 2:
         raise ValueError(f"steps must be at least 2, got {steps}.")
-    device = next(model.parameters()).device if device is None else device
+    device = model_device(model, device)
+    if not list(model.parameters()):
+        raise ValueError("the model has no parameters to train; the range test needs a trainable model.")
     optimizer = optimizer_factory(min_lr)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer_factory(lr) must return a torch.optim.Optimizer, got {type(optimizer).__name__}.")
@@ -81,12 +85,12 @@ def lr_range_test(
             lr = min_lr * (max_lr / min_lr) ** (i / (steps - 1))
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            inputs, targets = next(batches)
-            optimizer.zero_grad()
-            loss = loss_fn(model(inputs.to(device, non_blocking=True)), targets.to(device, non_blocking=True))
-            loss.backward()
-            optimizer.step()
-            average = SMOOTHING * average + (1 - SMOOTHING) * loss.item()
+            inputs, targets = (tensor.to(device, non_blocking=True) for tensor in next(batches))
+            try:
+                _, loss = train_step(model, inputs, targets, optimizer, loss_fn)
+            except FloatingPointError:  # the loss is nan or infinite: far past the useful rates
+                break
+            average = SMOOTHING * average + (1 - SMOOTHING) * loss
             smoothed = average / (1 - SMOOTHING ** (i + 1))  # bias-corrected, as in Adam
             lrs.append(lr)
             losses.append(smoothed)

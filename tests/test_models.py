@@ -7,7 +7,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from dlbook.layers import Conv2d
-from dlbook.models import LeNet, RandomCropFlip, ResidualBlock, ResNetMini, count_parameters, layer_flops
+from dlbook.models import MLP, LeNet, RandomCropFlip, ResidualBlock, ResNetMini, count_parameters, layer_flops
 
 
 def conv_params(c_in: int, c_out: int, k: int, bias: bool = True) -> int:
@@ -99,9 +99,7 @@ def test_resnet_runs_channels_last_and_in_bfloat16():
     torch.testing.assert_close(low.float(), expected, rtol=0.1, atol=0.1)
 
 
-@pytest.mark.parametrize(
-    "make", [LeNet, lambda: ResNetMini(width=4), lambda: nn.Sequential(RandomCropFlip(), LeNet())]
-)
+@pytest.mark.parametrize("make", [LeNet, lambda: ResNetMini(width=4), lambda: nn.Sequential(RandomCropFlip(), LeNet())])
 def test_a_gradient_step_reduces_the_loss(make):
     torch.manual_seed(0)
     model = make().train()
@@ -165,3 +163,47 @@ def test_random_crop_flip_is_a_shift_and_maybe_a_mirror():
     assert 0 < flips < len(seen)
     with pytest.raises(ValueError, match="RandomCropFlip needs x"):
         layer(torch.rand(3, 6, 5))
+
+
+# the MLP
+
+
+def test_mlp_is_the_hand_written_sequential():
+    torch.manual_seed(0)
+    ours = MLP([784, 128, 64, 10])
+    hand = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    hand.load_state_dict(ours.state_dict())  # same names and shapes
+    x = torch.rand(5, 1, 28, 28)
+    assert torch.equal(ours(x), hand(x))
+    assert count_parameters(ours) == (784 * 128 + 128) + (128 * 64 + 64) + (64 * 10 + 10)
+
+
+def test_mlp_norm_dropout_and_activation():
+    model = MLP([4, 8, 8, 3], activation=nn.Tanh, norm=nn.LayerNorm, dropout=0.5)
+    kinds = [type(layer).__name__ for layer in model]
+    assert kinds == [
+        "Flatten",
+        "Linear",
+        "LayerNorm",
+        "Tanh",
+        "Dropout",
+        "Linear",
+        "LayerNorm",
+        "Tanh",
+        "Dropout",
+        "Linear",
+    ]
+    assert model.eval()(torch.randn(2, 4)).shape == (2, 3)
+
+
+def test_mlp_bad_input():
+    with pytest.raises(ValueError, match="two or more positive ints"):
+        MLP([784])
+    with pytest.raises(ValueError, match="two or more positive ints"):
+        MLP([784, 0, 10])
+    with pytest.raises(TypeError, match="nn.ReLU"):
+        MLP([4, 2], activation=nn.ReLU())
+    with pytest.raises(ValueError, match="dropout"):
+        MLP([4, 8, 2], dropout=1.0)
+    with pytest.raises(ValueError, match=r"784 values per example, got \(2, 1, 8, 8\)"):
+        MLP([784, 10])(torch.zeros(2, 1, 8, 8))

@@ -12,7 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from dlbook import train
+import dlbook
+from dlbook import progress, train
+from dlbook.checkpoint import load_checkpoint, save_checkpoint
 
 
 def blobs(n: int = 240, seed: int = 0):
@@ -211,7 +213,7 @@ def test_progress_in_a_notebook_updates_one_output(capsys, monkeypatch):
         update = staticmethod(shown.append)
 
     monkeypatch.setattr("IPython.display.display", lambda obj, display_id: Output())
-    monkeypatch.setattr(train, "_in_notebook", lambda: True)
+    monkeypatch.setattr(progress, "in_jupyter", lambda: True)
     x, y = blobs(32)
     train.fit(mlp(), loader(x, y), epochs=3, device="cpu")
     lines = [pretty.data for pretty in shown]
@@ -259,7 +261,7 @@ def test_resume_is_bit_identical(tmp_path, own_generator):
     model, data = start(99)  # a new session: other weights and random states, all restored from the file
     resumed = _fit_noisy(model, data, 4, tmp_path / "resumed.pt", resume=True)
 
-    straight_state = train.load_checkpoint(tmp_path / "straight.pt")
+    straight_state = load_checkpoint(tmp_path / "straight.pt")
     assert straight_state["epoch"] == 4
     for name, tensor in straight_state["model"].items():
         assert torch.equal(model.state_dict()[name], tensor), name
@@ -312,7 +314,7 @@ def test_history_round_trip_and_errors():
 
 def test_failed_save_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "c.pt"
-    train.save_checkpoint(path, weights=torch.arange(4.0), epoch=1)
+    save_checkpoint(path, weights=torch.arange(4.0), epoch=1)
 
     def broken_save(obj, file, *args, **kwargs):
         file.write(b"half a checkpoint")  # a crash half way through writing
@@ -320,9 +322,9 @@ def test_failed_save_leaves_the_old_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        train.save_checkpoint(path, weights=torch.zeros(4), epoch=2)
+        save_checkpoint(path, weights=torch.zeros(4), epoch=2)
     monkeypatch.undo()
-    state = train.load_checkpoint(path)
+    state = load_checkpoint(path)
     assert state["epoch"] == 1 and torch.equal(state["weights"], torch.arange(4.0))
     assert os.listdir(tmp_path) == ["c.pt"]
 
@@ -341,20 +343,20 @@ def test_load_refuses_arbitrary_objects(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"model": {}, "surprise": Payload()}, path)
     with pytest.raises(pickle.UnpicklingError, match=r"evil\.pt.*Python object"):
-        train.load_checkpoint(path)
+        load_checkpoint(path)
     assert ran == []
 
 
 def test_load_missing_and_damaged_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint at .*nothing.pt"):
-        train.load_checkpoint(tmp_path / "nothing.pt")
-    good = train.save_checkpoint(tmp_path / "good.pt", weights=torch.randn(1000))
+        load_checkpoint(tmp_path / "nothing.pt")
+    good = save_checkpoint(tmp_path / "good.pt", weights=torch.randn(1000))
     data = good.read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     (tmp_path / "text.pt").write_bytes(b"not a checkpoint")
     for name in ("cut.pt", "text.pt"):
         with pytest.raises(RuntimeError, match=rf"{name}.*damaged"):
-            train.load_checkpoint(tmp_path / name)
+            load_checkpoint(tmp_path / name)
 
 
 # bad input
@@ -395,7 +397,7 @@ def test_other_bad_input(tmp_path):
         train.fit(mlp(), loader(x, y), epochs=1, resume=True, device="cpu", progress=False)
     with pytest.raises(TypeError, match="pair"):
         train.fit(mlp(), DataLoader(x, batch_size=8), epochs=1, device="cpu", progress=False)
-    not_fit = train.save_checkpoint(tmp_path / "other.pt", weights=torch.ones(2))
+    not_fit = save_checkpoint(tmp_path / "other.pt", weights=torch.ones(2))
     with pytest.raises(ValueError, match="not a checkpoint written by fit"):
         train.fit(mlp(), loader(x, y), epochs=1, checkpoint=not_fit, resume=True, device="cpu", progress=False)
 
@@ -403,7 +405,7 @@ def test_other_bad_input(tmp_path):
 @pytest.mark.skipif(not (torch.cuda.is_available() or torch.backends.mps.is_available()), reason="no accelerator")
 def test_fit_on_the_accelerator(tmp_path):
     x, y = blobs()
-    model = mlp()
+    model = mlp().to(dlbook.device())
     history = train.fit(
         model,
         loader(x, y, shuffle=True),
@@ -414,7 +416,7 @@ def test_fit_on_the_accelerator(tmp_path):
     )  # dlbook.device(), bf16 autocast on cuda
     assert next(model.parameters()).device.type != "cpu"
     assert history.last["val_accuracy"] > 0.9
-    state = train.load_checkpoint(tmp_path / "c.pt", map_location="cpu")
+    state = load_checkpoint(tmp_path / "c.pt", map_location="cpu")
     assert all(t.device.type == "cpu" for t in state["model"].values())
 
 
@@ -573,7 +575,7 @@ def test_metrics_are_recorded_every_epoch_in_eval_mode(tmp_path):
         expected_norm = torch.sqrt(sum((p**2).sum() for p in model.parameters())).item()
     assert history.last["test_accuracy"] == pytest.approx(expected_accuracy, abs=1e-12)
     assert history.last["weight_norm"] == pytest.approx(expected_norm, rel=1e-6)
-    stored = train.History.from_dict(train.load_checkpoint(tmp_path / "c.pt")["history"])
+    stored = train.History.from_dict(load_checkpoint(tmp_path / "c.pt")["history"])
     assert stored["weight_norm"] == history["weight_norm"]
 
 
@@ -596,7 +598,7 @@ def test_early_stopping_and_metrics_bad_input(tmp_path):
         fit(early_stopping=5)
     with pytest.raises(ValueError, match="'val_loss', which needs val_loader"):
         fit(early_stopping=train.EarlyStopping())
-    with pytest.raises(KeyError, match="'train_accurcy'.*train_accuracy"):
+    with pytest.raises(ValueError, match="'train_accurcy'.*train_accuracy"):
         fit(early_stopping=train.EarlyStopping(metric="train_accurcy"))
     with pytest.raises(TypeError, match=r"dict \{name: fn\(model\) -> float\}"):
         fit(metrics=[lambda m: 1.0])
@@ -610,3 +612,58 @@ def test_early_stopping_and_metrics_bad_input(tmp_path):
     train.fit(mlp(), data, epochs=1, checkpoint=path, device="cpu", progress=False)
     with pytest.raises(ValueError, match="without early stopping"):
         fit(checkpoint=path, resume=True, early_stopping=train.EarlyStopping(metric="train_loss"))
+
+
+# where a model runs, per-step schedules, and the public pieces of the loop
+
+
+def test_model_device_is_where_the_parameters_are_and_never_a_silent_move():
+    model = mlp()
+    assert train.model_device(model) == torch.device("cpu")
+    assert train.model_device(model, "cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"model is on cpu.*model.to\(device\)"):
+        train.model_device(model, "meta")
+    with pytest.raises(ValueError, match=r"model is on cpu.*model.to\(device\)"):
+        train.fit(model, loader(*blobs(32)), epochs=1, device="meta", progress=False)
+    split = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2, device="meta"))
+    with pytest.raises(ValueError, match="spread over"):
+        train.model_device(split)
+    assert train.model_device(nn.ReLU()) == torch.device("cpu")  # nothing to place: runs where asked
+    assert train.model_device(nn.ReLU(), "meta") == torch.device("meta")
+    with pytest.raises(ValueError, match="no parameters to train"):
+        train.fit(nn.Flatten(), loader(*blobs(32)), epochs=1, progress=False)
+
+
+def test_a_scheduler_can_step_after_every_optimizer_step():
+    x, y = blobs(64)
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 / (1 + step))
+    history = train.fit(
+        model, loader(x, y, batch_size=16), epochs=3, optimizer=optimizer, scheduler=scheduler,
+        scheduler_step="step", progress=False,
+    )  # fmt: skip
+    assert scheduler.last_epoch == 12  # 4 batches an epoch, 3 epochs
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 / 13)
+    assert history["lr"] == pytest.approx([0.1, 0.1 / 5, 0.1 / 9])  # the rate of each epoch's first step
+    with pytest.raises(ValueError, match="'epoch' or 'step'"):
+        train.fit(mlp(), loader(x, y), epochs=1, scheduler=scheduler, scheduler_step="batch", progress=False)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        train.fit(mlp(), loader(x, y), epochs=1, scheduler=plateau, scheduler_step="step", progress=False)
+
+
+def test_fit_is_train_epoch_then_evaluate():
+    """fit's epochs are train_epoch's: the same weights and numbers from the public pieces by hand."""
+    x, y = blobs(64)
+    model, twin = mlp(seed=2), mlp(seed=2)
+    history = train.fit(model, loader(x, y, batch_size=16), epochs=2, val_loader=loader(x, y), progress=False)
+    optimizer = torch.optim.AdamW(twin.parameters(), lr=1e-3)
+    for epoch in range(2):
+        record = train.train_epoch(twin, loader(x, y, batch_size=16), optimizer)
+        assert record["train_loss"] == history["train_loss"][epoch]
+    assert train.evaluate(twin, loader(x, y)) == {
+        "loss": history.last["val_loss"],
+        "accuracy": history.last["val_accuracy"],
+    }
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters(), strict=True))

@@ -24,21 +24,29 @@ FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ]  # fmt: skip
 DIGITS = [str(d) for d in range(10)]
+PARTS = ("train", "val", "test")
 
 
 @dataclass(repr=False)
 class ImageData:
-    """Images split into train and test: ``x: (n, 1, height, width)`` float32 in [0, 1], ``y: (n,)`` int64."""
+    """Images in three parts: train, validation (carved from the training images) and test.
+
+    ``x_*: (n, 1, height, width)`` float32 in [0, 1], ``y_*: (n,)`` int64. Train on ``train``;
+    watch and choose (epochs, learning rate, early stopping, model) on ``val``; measure ``test``
+    once, at the end.
+    """
 
     name: str
     x_train: torch.Tensor
     y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
     classes: list[str]
 
     def __post_init__(self):
-        for part in ("train", "test"):
+        for part in PARTS:
             x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
             if x.ndim != 4 or x.dtype != torch.float32 or y.shape != (len(x),) or y.dtype != torch.int64:
                 raise ValueError(
@@ -47,17 +55,22 @@ class ImageData:
                 )
 
     def __repr__(self) -> str:
-        return (
-            f"ImageData({self.name!r}, train={tuple(self.x_train.shape)}, "
-            f"test={tuple(self.x_test.shape)}, {len(self.classes)} classes)"
-        )
+        sizes = ", ".join(f"{part}={tuple(getattr(self, f'x_{part}').shape)}" for part in PARTS)
+        return f"ImageData({self.name!r}, {sizes}, {len(self.classes)} classes)"
 
-    def loaders(self, batch_size: int = 128, seed: int = 0) -> tuple[DataLoader, DataLoader]:
-        """Train (reshuffled each epoch from ``seed``) and test (in order) loaders of ``(x, y)`` batches."""
+    def loaders(self, batch_size: int = 128, seed: int = 0) -> tuple[DataLoader, DataLoader, DataLoader]:
+        """Train (reshuffled each epoch from ``seed``), validation and test (in order) loaders of (x, y)."""
         return (
             loader(self.x_train, self.y_train, batch_size, shuffle=True, seed=seed),
+            loader(self.x_val, self.y_val, batch_size),
             loader(self.x_test, self.y_test, batch_size),
         )
+
+
+def _three_parts(x, y, x_test, y_test, val_fraction: float, seed: int) -> tuple[torch.Tensor, ...]:
+    """(x_train, y_train, x_val, y_val, x_test, y_test): ``val_fraction`` of each training class held out."""
+    x_train, y_train, x_val, y_val = split(x, y, val_fraction, seed)
+    return x_train, y_train, x_val, y_val, x_test, y_test
 
 
 def _tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,21 +78,31 @@ def _tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torc
     return torch.tensor(images).unsqueeze(1).float().div_(255), torch.tensor(labels, dtype=torch.int64)
 
 
-def digits(test_fraction: float = 0.25, seed: int = 0) -> ImageData:
-    """scikit-learn's 1,797 handwritten 8x8 digits, stratified into train/test: ``x: (n, 1, 8, 8)``."""
+def digits(test_fraction: float = 0.25, val_fraction: float = 0.1, seed: int = 0) -> ImageData:
+    """scikit-learn's 1,797 handwritten 8x8 digits, stratified into train/val/test: ``x: (n, 1, 8, 8)``.
+
+    ``test_fraction`` of each class is the test set; ``val_fraction`` of each class of the rest
+    is the validation set.
+    """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     x = torch.tensor(bunch.images / 16, dtype=torch.float32).unsqueeze(1)
     y = torch.tensor(bunch.target, dtype=torch.int64)
-    return ImageData("digits", *split(x, y, test_fraction, seed), list(DIGITS))
+    x_rest, y_rest, x_test, y_test = split(x, y, test_fraction, seed)
+    return ImageData("digits", *_three_parts(x_rest, y_rest, x_test, y_test, val_fraction, seed), list(DIGITS))
 
 
-def mnist_subset(test_fraction: float = 0.2, seed: int = 0) -> ImageData:
-    """5,000 MNIST digits (500 of each, shipped with dlbook) split into train/test: ``x: (n, 1, 28, 28)``."""
+def mnist_subset(test_fraction: float = 0.2, val_fraction: float = 0.1, seed: int = 0) -> ImageData:
+    """5,000 MNIST digits (500 of each, shipped with dlbook) in train/val/test: ``x: (n, 1, 28, 28)``.
+
+    ``test_fraction`` of each digit is the test set; ``val_fraction`` of each digit of the rest
+    is the validation set.
+    """
     with np.load(files.shipped("mnist_5k.npz")) as npz:
         x, y = _tensors(npz["images"], npz["labels"])
-    return ImageData("mnist-5k", *split(x, y, test_fraction, seed), list(DIGITS))
+    x_rest, y_rest, x_test, y_test = split(x, y, test_fraction, seed)
+    return ImageData("mnist-5k", *_three_parts(x_rest, y_rest, x_test, y_test, val_fraction, seed), list(DIGITS))
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -118,12 +141,15 @@ def _balanced(labels: np.ndarray, n: int | None, rng: np.random.Generator, what:
     return np.sort(np.concatenate(picks))
 
 
-def fashion_mnist(n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> ImageData:
+def fashion_mnist(
+    n_train: int | None = None, n_test: int | None = None, val_fraction: float = 0.1, seed: int = 0
+) -> ImageData:
     """Zalando's Fashion-MNIST, 28x28 greyscale, 10 classes: ``x: (n, 1, 28, 28)``.
 
-    All 60,000 train / 10,000 test images, or class-balanced random subsets of ``n_train``
-    and ``n_test`` drawn with ``seed``. Each file's SHA-256 is checked when this process first
-    reads it (and again whenever the file changes); the parsed arrays are then kept in memory.
+    ``n_train`` training images (all 60,000 when None), of which ``val_fraction`` of each class is
+    held out for validation, and ``n_test`` of the 10,000 test images; subsets are class-balanced
+    and drawn with ``seed``. Each file's SHA-256 is checked when this process first reads it (and
+    again whenever the file changes); the parsed arrays are then kept in memory.
     """
     folder = files.find("fashion-mnist", FASHION_MNIST_FILES, FASHION_MNIST_HINT)
     arrays = []
@@ -134,9 +160,10 @@ def fashion_mnist(n_train: int | None = None, n_test: int | None = None, seed: i
     rng = np.random.default_rng(seed)
     train = _balanced(labels_train, n_train, rng, "n_train")
     test = _balanced(labels_test, n_test, rng, "n_test")
-    return ImageData(
-        "fashion-mnist",
+    parts = _three_parts(
         *_tensors(images_train[train], labels_train[train]),
         *_tensors(images_test[test], labels_test[test]),
-        list(FASHION_MNIST_CLASSES),
+        val_fraction,
+        seed,
     )
+    return ImageData("fashion-mnist", *parts, list(FASHION_MNIST_CLASSES))

@@ -3,6 +3,7 @@
 from dlbook.models.augment import RandomCropFlip
 from dlbook.models.cost import count_parameters, layer_flops
 from dlbook.models.lenet import LeNet
+from dlbook.models.mlp import MLP
 from dlbook.models.resnet import ResidualBlock, ResNetMini
 
-__all__ = ["LeNet", "RandomCropFlip", "ResNetMini", "ResidualBlock", "count_parameters", "layer_flops"]
+__all__ = ["MLP", "LeNet", "RandomCropFlip", "ResNetMini", "ResidualBlock", "count_parameters", "layer_flops"]
