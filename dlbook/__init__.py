@@ -36,10 +36,22 @@ def __getattr__(name: str):
 def require(version: str) -> None:
     """Check that this dlbook is the one a chapter was written for (same major.minor).
 
-    A mismatch raises an ImportError that says which version to install, instead of an
-    AttributeError somewhere further down the chapter.
+    ``version`` is a string such as ``"0.1.0"`` or ``"0.1"``. A mismatch raises an ImportError that says
+    which version to install, instead of an AttributeError somewhere further down the chapter; a version
+    that is not a string is a TypeError, a string that is not a version a ValueError.
     """
-    want, have = version.split(".")[:2], __version__.split(".")[:2]
+    import re
+
+    if not isinstance(version, str):
+        raise TypeError(
+            f"version must be a string such as '{__version__}', got {version!r} ({type(version).__name__}): "
+            f'write dlbook.require("{__version__}") with quotes.'
+        )
+    version = version.strip()
+    wanted = re.fullmatch(r"(\d+)\.(\d+)(\.\w+)*", version)
+    if wanted is None:
+        raise ValueError(f"malformed version {version!r}: write major.minor[.patch], e.g. '{__version__}'.")
+    want, have = [int(part) for part in wanted.groups()[:2]], [int(part) for part in __version__.split(".")[:2]]
     if want != have:
         raise ImportError(
             f"this chapter was written for dlbook {version}, but dlbook {__version__} is installed. "

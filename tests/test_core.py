@@ -46,6 +46,34 @@ def test_unknown_device_is_a_clear_error():
         dlbook.device("tpu")
 
 
+@pytest.mark.parametrize("name", ["cpu:", "cpu:x", "cuda:", "cuda:0:1", "cpu:-1", "cuda 0", "mps:", "cpu:0x"])
+def test_malformed_device_names_are_clear_errors(name, monkeypatch):
+    with pytest.raises(ValueError, match=r"malformed device name .*'cuda:0'") as error:
+        dlbook.device(name)
+    assert repr(name) in str(error.value) and "DLBOOK_DEVICE" not in str(error.value)
+    monkeypatch.setenv("DLBOOK_DEVICE", name)
+    with pytest.raises(ValueError, match=r"malformed device name .*DLBOOK_DEVICE.*unset"):
+        dlbook.device()
+
+
+def test_device_names_in_any_case_and_torch_devices_are_fine(monkeypatch):
+    assert dlbook.device(" CPU ") == torch.device("cpu") and dlbook.device("cpu:0") == torch.device("cpu:0")
+    assert dlbook.device(torch.device("cpu")) == torch.device("cpu")
+    monkeypatch.setenv("DLBOOK_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="unknown device 'tpu'.*DLBOOK_DEVICE"):
+        dlbook.device()
+
+
+@pytest.mark.parametrize("bad", [0, 1, True, 0.0])
+def test_device_refuses_numbers_instead_of_guessing(bad):
+    """torch reads device(0) as the current accelerator; dlbook wants the name, so nothing is guessed."""
+    with pytest.raises(TypeError, match=r"name such as 'cuda:0'.*got " + repr(bad)):
+        dlbook.device(bad)
+    if type(bad) is int:
+        with pytest.raises(TypeError, match=f"dlbook.device\\('cuda:{bad}'\\)"):
+            dlbook.device(bad)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_missing_accelerator_is_an_error_not_a_silent_cpu():
     with pytest.raises(RuntimeError, match="no CUDA"):
@@ -64,10 +92,23 @@ def test_seed_makes_python_numpy_and_torch_repeat():
     assert draw() != first
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, "3", True])
-def test_seed_rejects_bad_values(bad):
-    with pytest.raises(ValueError, match="non-negative int"):
+@pytest.mark.parametrize("bad, error", [(-1, ValueError), (1.5, TypeError), ("3", TypeError), (True, TypeError),
+                                        (np.bool_(False), TypeError), (2**64, ValueError)])
+def test_seed_rejects_bad_values_before_reseeding_anything(bad, error):
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    before = random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state()
+    with pytest.raises(error, match="seed must be a non-negative int <= 18446744073709551615"):
         dlbook.seed(bad)
+    assert random.getstate() == before[0] and np.array_equal(np.random.get_state()[1], before[1])
+    assert torch.equal(torch.get_rng_state(), before[2])
+
+
+def test_seed_takes_numpy_ints_and_the_largest_seed_torch_takes():
+    assert dlbook.seed(np.int64(7)) == 7 and type(dlbook.seed(np.int64(7))) is int
+    first = random.random(), np.random.rand(), torch.rand(1).item()
+    dlbook.seed(7)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+    assert dlbook.seed(2**64 - 1) == 2**64 - 1 and torch.initial_seed() == 2**64 - 1
 
 
 def test_show_renders_the_real_source():
@@ -89,6 +130,26 @@ def test_require_names_the_versions():
     dlbook.require(dlbook.__version__)
     with pytest.raises(ImportError, match=r"written for dlbook 9\.0\.0.*pip install"):
         dlbook.require("9.0.0")
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (0.1, TypeError, r"version must be a string such as '\d+\.\d+\.\d+', got 0\.1 \(float\)"),
+    (None, TypeError, "version must be a string"),
+    ("1", ValueError, r"malformed version '1'.*e\.g\. '\d+\.\d+\.\d+'"),
+    ("", ValueError, "malformed version ''"),
+    ("zero.one", ValueError, "malformed version 'zero.one'"),
+])
+def test_require_refuses_what_is_not_a_version(bad, error, match):
+    with pytest.raises(error, match=match):
+        dlbook.require(bad)
+
+
+def test_require_takes_major_minor_and_suffixes():
+    major_minor = ".".join(dlbook.__version__.split(".")[:2])
+    dlbook.require(major_minor)
+    dlbook.require(f" {major_minor}.9rc1 ")
+    with pytest.raises(ImportError, match="written for dlbook 9.1"):
+        dlbook.require("9.1")
 
 
 def test_submodules_load_lazily_and_unknown_names_fail():
