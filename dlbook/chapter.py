@@ -54,7 +54,7 @@ def glue(**values) -> None:
     """Hand numbers to the prose: ``glue(ch03_accuracy=0.91)`` for ``{glue:text}`ch03_accuracy:.2f```.
 
     When the book is built (myst-nb installed) each value is glued without being displayed; a chapter
-    run elsewhere (Colab, a plain Jupyter, a script) keeps them in :data:`GLUED` and runs the same.
+    run elsewhere (Colab, a plain Jupyter, a script) keeps them in ``dlbook.chapter.GLUED`` and runs the same.
     Tensors and NumPy scalars of one element become plain Python numbers.
     """
     try:

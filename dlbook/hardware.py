@@ -140,7 +140,7 @@ def peak_gflops(device=None, dtype: torch.dtype = torch.float32) -> float | None
     """Estimated peak GFLOP/s of ``device`` for ``dtype``, or None when it cannot tell.
 
     A CPU (float32 only) is estimated by :func:`cpu_peak_gflops` from /proc/cpuinfo; a CUDA GPU is
-    looked up in :data:`GPU_PEAK_TFLOPS` (vendor datasheets); other devices give None.
+    looked up in ``GPU_PEAK_TFLOPS`` (vendor datasheets); other devices give None.
     """
     dev = _resolve(device)
     if dev.type == "cuda":

@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+import dlbook.train
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -152,3 +154,15 @@ def test_search_finds_a_chapter(page, server):
     page.wait_for_selector("#search-results ul.search li", timeout=20_000)
     assert page.locator("#search-results ul.search li").count() > 0
     assert page.outside == []
+
+
+def test_api_page_documents_the_public_package(page, server):
+    """The reference is generated from the docstrings: every public name a chapter uses has an entry."""
+    open_page(page, server, "chapters/api")
+    documented = set(page.locator("dt.sig[id]").evaluate_all("nodes => nodes.map(n => n.id)"))
+    expected = {f"dlbook.{name}" for name in ("start", "glue", "pick", "device", "seed", "show", "require")}
+    expected |= {f"dlbook.train.{name}" for name in ("fit", "evaluate", "train_epoch", "train_step", "model_device")}
+    expected |= {"dlbook.data.fashion_mnist", "dlbook.data.ImageData", "dlbook.models.MLP", "dlbook.optim.Adam"}
+    assert expected <= documented, f"missing from the API page: {sorted(expected - documented)}"
+    fit_entry = page.locator("dt.sig[id='dlbook.train.fit'] + dd").inner_text()
+    assert dlbook.train.fit.__doc__.split("\n")[0].split(";")[0] in fit_entry  # the docstring itself

@@ -105,7 +105,7 @@ class BatchNorm1d(nn.Module):
 class LayerNorm(nn.Module):
     """Normalize each example over its last dimensions, then scale and shift: no batch statistics at all.
 
-    x: (..., *normalized_shape) -> the same shape; the same computation in training and eval mode.
+    ``x: (..., *normalized_shape)`` -> the same shape; the same computation in training and eval mode.
     """
 
     def __init__(
@@ -127,7 +127,7 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(shape)) if elementwise_affine and bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (..., *normalized_shape) -> the same shape."""
+        """``x: (..., *normalized_shape)`` -> the same shape."""
         n = len(self.normalized_shape)
         if x.ndim < n or tuple(x.shape[x.ndim - n :]) != self.normalized_shape:
             raise ValueError(

@@ -117,7 +117,7 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay, then the Adam step."""
+    """Adam with decoupled weight decay: ``p *= 1 - lr * weight_decay``, then the Adam step."""
 
     decoupled_weight_decay = True
 
