@@ -10,6 +10,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +59,9 @@ def fake_fashion(folder: Path, missing: str | None = None) -> Path:
 
 @pytest.fixture
 def no_data(tmp_path, monkeypatch):
-    """Point every search root ($DLBOOK_DATA, the system folders, the user cache) at empty folders."""
-    monkeypatch.setenv("DLBOOK_DATA", str(tmp_path / "own"))
+    """Point the search roots (the system folders, the user cache) at empty folders, with DLBOOK_DATA unset;
+    a test that sets DLBOOK_DATA uses ``tmp_path / "own"``."""
+    monkeypatch.delenv("DLBOOK_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(files, "SYSTEM_DIRS", [tmp_path / "system"])
     return tmp_path
@@ -321,7 +323,7 @@ def test_missing_fashion_mnist_says_where_it_looked_and_what_to_do(no_data):
     with pytest.raises(FileNotFoundError) as error:
         data.fashion_mnist()
     message = str(error.value)
-    for folder in (no_data / "own", no_data / "system", no_data / "cache" / "dlbook"):
+    for folder in (no_data / "system", no_data / "cache" / "dlbook"):
         assert str(folder / "fashion-mnist") in message
     for advice in ("make setup", "python -m dlbook.data fetch", "apt-get install dataset-fashion-mnist"):
         assert advice in message
@@ -329,7 +331,7 @@ def test_missing_fashion_mnist_says_where_it_looked_and_what_to_do(no_data):
 
 
 def test_fashion_mnist_file_with_wrong_hash_is_refused(no_data):
-    folder = fake_fashion(no_data / "own" / "fashion-mnist")
+    folder = fake_fashion(no_data / "system" / "fashion-mnist")
     with pytest.raises(data.ChecksumError) as error:
         data.fashion_mnist()
     message = str(error.value)
@@ -339,17 +341,17 @@ def test_fashion_mnist_file_with_wrong_hash_is_refused(no_data):
     assert "python -m dlbook.data fetch" in message
 
 
-def test_search_order_is_own_folder_then_system_then_cache(no_data, monkeypatch):
+def test_search_order_is_dlbook_data_alone_else_system_then_cache(no_data, monkeypatch):
     own = fake_fashion(no_data / "own" / "fashion-mnist")
     system = fake_fashion(no_data / "system" / "fashion-mnist")
     cache = fake_fashion(no_data / "cache" / "dlbook" / "fashion-mnist")
-    fake_fashion(no_data / "elsewhere" / "fashion-mnist", missing="t10k-labels-idx1-ubyte.gz")
+    monkeypatch.setenv("DLBOOK_DATA", str(no_data / "own"))
+    assert files.search_dirs("fashion-mnist") == [own]
     assert files.find("fashion-mnist", FASHION) == own
-    shutil.rmtree(own)
+    monkeypatch.delenv("DLBOOK_DATA")
+    assert files.search_dirs("fashion-mnist") == [system, cache]
     assert files.find("fashion-mnist", FASHION) == system
     shutil.rmtree(system)
-    assert files.find("fashion-mnist", FASHION) == cache
-    monkeypatch.setenv("DLBOOK_DATA", str(no_data / "elsewhere"))  # a folder missing a file is skipped
     assert files.find("fashion-mnist", FASHION) == cache
 
 
@@ -497,3 +499,99 @@ def test_generated_sets_take_numpy_ints_and_refuse_bools_and_strings():
     ]:
         with pytest.raises(TypeError, match=match):
             call()
+
+
+# ---------- DLBOOK_DATA is honoured; the cache folder; stale partial downloads ----------
+
+
+def test_dlbook_data_naming_a_missing_folder_is_an_error_not_ignored(no_data, monkeypatch, remote):
+    fake_fashion(no_data / "system" / "fashion-mnist")  # another copy that must not be used instead
+    fake_fashion(no_data / "cache" / "dlbook" / "fashion-mnist")
+    monkeypatch.setenv("DLBOOK_DATA", str(no_data / "typo"))
+    for call in (lambda: files.find("fashion-mnist", FASHION), data.fashion_mnist,
+                 lambda: files.fetch("toy", {"blob.bin": sha(remote / "blob.bin")}, remote.as_uri() + "/")):
+        with pytest.raises(FileNotFoundError) as error:
+            call()
+        message = str(error.value)
+        assert f"DLBOOK_DATA={str(no_data / 'typo')!r}" in message and "does not exist" in message
+        assert "unset DLBOOK_DATA" in message
+    assert not (no_data / "typo").exists() and not (no_data / "cache" / "dlbook" / "toy").exists()
+
+
+@pytest.mark.parametrize("layout", ["one file missing", "folder misnamed"])
+def test_dlbook_data_without_the_dataset_is_an_error_not_ignored(no_data, monkeypatch, layout):
+    fake_fashion(no_data / "system" / "fashion-mnist")
+    if layout == "one file missing":
+        fake_fashion(no_data / "own" / "fashion-mnist", missing="t10k-labels-idx1-ubyte.gz")
+    else:
+        fake_fashion(no_data / "own" / "fashion_mnist")
+    monkeypatch.setenv("DLBOOK_DATA", str(no_data / "own"))
+    with pytest.raises(FileNotFoundError) as error:
+        files.find("fashion-mnist", FASHION)
+    message = str(error.value)
+    assert str(no_data / "own" / "fashion-mnist") in message and "t10k-labels-idx1-ubyte.gz" in message
+    assert "unset DLBOOK_DATA" in message and "python -m dlbook.data fetch" in message
+    assert str(no_data / "system") not in message
+
+
+def test_fetch_downloads_into_dlbook_data_when_it_is_set(no_data, monkeypatch, remote):
+    (no_data / "own").mkdir()
+    monkeypatch.setenv("DLBOOK_DATA", str(no_data / "own"))
+    sha256s = {"blob.bin": sha(remote / "blob.bin")}
+    assert files.fetch("toy", sha256s, remote.as_uri() + "/") == no_data / "own" / "toy"
+    assert sha(no_data / "own" / "toy" / "blob.bin") == sha256s["blob.bin"]
+    assert not (no_data / "cache" / "dlbook" / "toy").exists()
+
+
+def test_fetch_command_says_what_to_do_when_dlbook_data_is_wrong(no_data, monkeypatch, capsys):
+    monkeypatch.setattr(images, "FASHION_MNIST_URL", (no_data / "nowhere").as_uri() + "/")  # never the network
+    monkeypatch.setenv("DLBOOK_DATA", str(no_data / "typo"))
+    assert data_main(["fetch"]) == 1
+    err = capsys.readouterr().err
+    assert "DLBOOK_DATA" in err and "does not exist" in err and "could not download" not in err
+
+
+def test_relative_xdg_cache_home_is_ignored_and_tilde_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # invalid by the XDG spec: ignored
+    assert files.cache_dir() == tmp_path / "home" / ".cache" / "dlbook"
+    monkeypatch.setenv("XDG_CACHE_HOME", "~/my cache")
+    assert files.cache_dir() == tmp_path / "home" / "my cache" / "dlbook"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert files.cache_dir() == tmp_path / "home" / ".cache" / "dlbook"
+
+
+def test_tilde_in_paths_means_the_home_folder(tmp_path, monkeypatch, remote):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DLBOOK_DATA", "~/datasets")
+    own = fake_fashion(tmp_path / "home" / "datasets" / "fashion-mnist")
+    assert files.find("fashion-mnist", FASHION) == own
+    want = sha(remote / "blob.bin")
+    assert data.download((remote / "blob.bin").as_uri(), "~/downloads/blob.bin", want) == (
+        tmp_path / "home" / "downloads" / "blob.bin"
+    )
+    assert files.verify("~/downloads/blob.bin", want) == tmp_path / "home" / "downloads" / "blob.bin"
+    assert not (tmp_path / "~").exists()
+
+
+def test_stale_partial_downloads_are_cleaned_up_but_live_ones_kept(no_data, remote):
+    """A .part file untouched for longer than files.STALE_PART_SECONDS was left by a killed download;
+    a fresh one may belong to a download running now in another process."""
+    folder = no_data / "cache" / "dlbook" / "toy"
+    folder.mkdir(parents=True)
+    old = time.time() - files.STALE_PART_SECONDS - 60
+    for name in (".blob.bin.k1ll3d.part", ".second.bin.k1ll3d.part"):
+        (folder / name).write_bytes(b"half a file")
+        os.utime(folder / name, (old, old))
+    (folder / ".blob.bin.l1ve.part").write_bytes(b"being written")
+    (folder / ".other.bin.x.part").write_bytes(b"not ours")
+    os.utime(folder / ".other.bin.x.part", (old, old))
+    data.download((remote / "blob.bin").as_uri(), folder / "blob.bin", sha(remote / "blob.bin"))
+    assert sorted(os.listdir(folder)) == [".blob.bin.l1ve.part", ".other.bin.x.part", ".second.bin.k1ll3d.part",
+                                          "blob.bin"]
+    (remote / "second.bin").write_bytes(b"second file")
+    (folder / "second.bin").write_bytes(b"second file")  # present: fetch downloads nothing, yet cleans up
+    files.fetch("toy", {n: sha(remote / n) for n in ("blob.bin", "second.bin")}, remote.as_uri() + "/")
+    assert sorted(os.listdir(folder)) == [".blob.bin.l1ve.part", ".other.bin.x.part", "blob.bin", "second.bin"]

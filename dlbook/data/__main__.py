@@ -19,14 +19,14 @@ def fetch() -> int:
             "fashion-mnist", images.FASHION_MNIST_FILES, images.FASHION_MNIST_URL, images.FASHION_MNIST_HINT
         )
         print(f"fashion-mnist: {folder}")
-    except files.ChecksumError as error:
+    except (files.ChecksumError, FileNotFoundError) as error:  # a damaged file; DLBOOK_DATA naming no folder
         print(f"fashion-mnist: {error}", file=sys.stderr)
         failed = True
     except OSError as error:
         print(
             f"fashion-mnist: could not download it ({error}).\nWithout internet, "
             f"{images.FASHION_MNIST_HINT}or copy the files {', '.join(images.FASHION_MNIST_FILES)} "
-            f"into {files.cache_dir() / 'fashion-mnist'} (or $DLBOOK_DATA/fashion-mnist) and run this again.",
+            f"into {files.download_dir('fashion-mnist')} and run this again.",
             file=sys.stderr,
         )
         failed = True
