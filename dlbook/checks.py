@@ -3,11 +3,11 @@
 A value of the wrong type (a bool, a string, None, a tensor) raises a TypeError; a number out of its range
 raises a ValueError. Both say what was expected and what was given. NumPy numbers count as numbers, and
 each check returns the value as a plain Python int or float, which a ``state_dict`` can hold and
-``torch.load(..., weights_only=True)`` can read back (it refuses NumPy scalars).
+``torch.load(..., weights_only=True)`` can read back (it refuses NumPy scalars). For example::
 
-    lr = check_number("lr", lr)                                   # a finite float >= 0
+    lr = check_number("lr", lr)                                       # a finite float >= 0
     alpha = check_number("alpha", alpha, 0, 1, high_inclusive=False)  # in [0, 1)
-    epochs = check_int("epochs", epochs, minimum=1)               # a positive int
+    epochs = check_int("epochs", epochs, minimum=1)                   # a positive int
     betas = check_pair("betas", betas, 0, 1, high_inclusive=False, example=(0.9, 0.999))
 """
 
