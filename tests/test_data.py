@@ -188,7 +188,8 @@ def test_loaders_shuffle_train_with_seed_and_keep_val_and_test_in_order():
 def test_image_data_rejects_wrong_dtypes_and_shapes():
     good = small_images()
     with pytest.raises(ValueError, match="float32"):
-        data.ImageData("bad", good.x_train, good.y_train, good.x_val.double(), good.y_val, *parts(good, "test"), good.classes)
+        bad_val = (good.x_val.double(), good.y_val)
+        data.ImageData("bad", *parts(good, "train"), *bad_val, *parts(good, "test"), good.classes)
     with pytest.raises(ValueError, match="int64"):
         data.ImageData("bad", good.x_train, good.y_train[:-1], *parts(good, "val", "test"), good.classes)
     assert "train=(50, 1, 2, 2), val=(10, 1, 2, 2), test=(20, 1, 2, 2)" in repr(good)
@@ -595,3 +596,27 @@ def test_stale_partial_downloads_are_cleaned_up_but_live_ones_kept(no_data, remo
     (folder / "second.bin").write_bytes(b"second file")  # present: fetch downloads nothing, yet cleans up
     files.fetch("toy", {n: sha(remote / n) for n in ("blob.bin", "second.bin")}, remote.as_uri() + "/")
     assert sorted(os.listdir(folder)) == [".blob.bin.l1ve.part", ".other.bin.x.part", "blob.bin", "second.bin"]
+
+
+# ---------- a chapter run outside the build: missing data is downloaded once ----------
+
+
+def test_fashion_mnist_missing_on_disk_is_downloaded_once_and_checked(no_data, monkeypatch):
+    remote = fake_fashion(no_data / "remote")
+    monkeypatch.setattr(images, "FASHION_MNIST_URL", remote.as_uri() + "/")
+    monkeypatch.setattr(images, "FASHION_MNIST_FILES", {name: sha(remote / name) for name in FASHION})
+    fashion = data.fashion_mnist(val_fraction=0.25)
+    assert len(fashion.x_train) + len(fashion.x_val) == 20 and len(fashion.x_test) == 20
+    cached = no_data / "cache" / "dlbook" / "fashion-mnist"
+    assert sorted(p.name for p in cached.iterdir()) == sorted(FASHION)
+    for name in FASHION:
+        (remote / name).unlink()  # the second time it is read from the cache, not downloaded again
+    assert torch.equal(data.fashion_mnist(val_fraction=0.25).x_test, fashion.x_test)
+
+
+def test_fashion_mnist_offline_and_missing_says_what_to_do(no_data, monkeypatch):
+    monkeypatch.setattr(images, "FASHION_MNIST_URL", (no_data / "unreachable").as_uri() + "/")
+    advice = "(?s)apt-get install dataset-fashion-mnist.*Downloading it from .* failed"  # where it looked, then why
+    with pytest.raises(FileNotFoundError, match=advice):
+        data.fashion_mnist()
+    assert not list((no_data / "cache").rglob("*.gz"))  # nothing half-downloaded left behind

@@ -141,6 +141,22 @@ def _balanced(labels: np.ndarray, n: int | None, rng: np.random.Generator, what:
     return np.sort(np.concatenate(picks))
 
 
+def _fashion_mnist_folder() -> Path:
+    """Where Fashion-MNIST's files are: found on disk, or downloaded once (SHA-256 checked) with internet."""
+    try:
+        return files.find("fashion-mnist", FASHION_MNIST_FILES, FASHION_MNIST_HINT)
+    except FileNotFoundError as missing:
+        try:
+            return files.fetch("fashion-mnist", FASHION_MNIST_FILES, FASHION_MNIST_URL, FASHION_MNIST_HINT)
+        except files.ChecksumError:
+            raise
+        except OSError as error:  # no internet, or the server refused
+            raise FileNotFoundError(
+                f"{missing}\nDownloading it from {FASHION_MNIST_URL} into {files.download_dir('fashion-mnist')} "
+                f"failed too ({error}): with internet, run this again."
+            ) from error
+
+
 def fashion_mnist(
     n_train: int | None = None, n_test: int | None = None, val_fraction: float = 0.1, seed: int = 0
 ) -> ImageData:
@@ -148,10 +164,11 @@ def fashion_mnist(
 
     ``n_train`` training images (all 60,000 when None), of which ``val_fraction`` of each class is
     held out for validation, and ``n_test`` of the 10,000 test images; subsets are class-balanced
-    and drawn with ``seed``. Each file's SHA-256 is checked when this process first reads it (and
-    again whenever the file changes); the parsed arrays are then kept in memory.
+    and drawn with ``seed``. Files missing on disk are downloaded once (see ``dlbook.data.files``).
+    Each file's SHA-256 is checked when this process first reads it (and again whenever the file
+    changes); the parsed arrays are then kept in memory.
     """
-    folder = files.find("fashion-mnist", FASHION_MNIST_FILES, FASHION_MNIST_HINT)
+    folder = _fashion_mnist_folder()
     arrays = []
     for name, sha256 in FASHION_MNIST_FILES.items():
         stat = (folder / name).stat()
