@@ -30,14 +30,7 @@ def save_checkpoint(path: str | os.PathLike, **state) -> Path:
     here, before the old file is touched. Temporary files left by an interrupted save are removed.
     """
     path = Path(path).expanduser()
-    unloadable = _unloadable(state, "state")
-    if unloadable:
-        where, kind = unloadable
-        raise TypeError(
-            f"{where} is a {kind}, which load_checkpoint would refuse (it loads only tensors, dicts, lists, "
-            "numbers and strings), so this checkpoint could never be resumed. Store it as a tensor or a "
-            "list instead, e.g. torch.from_numpy(array) in get_extra_state()."
-        )
+    check_loadable(state)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         stale.unlink(missing_ok=True)
@@ -76,6 +69,18 @@ def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
             f"could not read the checkpoint {path}: the file is damaged or not a torch checkpoint "
             f"({type(error).__name__}). Delete it and train again."
         ) from error
+
+
+def check_loadable(state: dict, name: str = "state") -> None:
+    """Raise a TypeError if ``load_checkpoint`` would refuse part of ``state`` (e.g. a NumPy array)."""
+    unloadable = _unloadable(state, name)
+    if unloadable:
+        where, kind = unloadable
+        raise TypeError(
+            f"{where} is a {kind}, which load_checkpoint would refuse (it loads only tensors, dicts, lists, "
+            "numbers and strings), so this checkpoint could never be resumed. Store it as a tensor or a "
+            "list instead, e.g. torch.from_numpy(array) in get_extra_state()."
+        )
 
 
 def _unloadable(value, where: str) -> tuple[str, str] | None:

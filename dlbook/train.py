@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlbook.checkpoint import load_checkpoint, restore, save_checkpoint, training_state
+from dlbook.checkpoint import check_loadable, load_checkpoint, restore, save_checkpoint, training_state
 from dlbook.history import EarlyStopping, History
 from dlbook.metrics import RunningMeans, accuracy
 from dlbook.progress import postfix, progress_bar
@@ -239,6 +239,7 @@ def fit(
 def _start_from(checkpoint, resume, early_stopping, model, optimizer, scheduler, loader):
     """The History and best weights a run starts from: empty, or those of the checkpoint it resumes."""
     path = Path(checkpoint).expanduser()
+    check_loadable(model.state_dict(), "the model's state_dict()")  # before any training, not at the first save
     if not path.exists():
         return History(), None
     if not resume:

@@ -126,10 +126,16 @@ class NumpyState(nn.Module):
         self.seen = state["seen"]
 
 
-def test_a_checkpoint_that_cannot_be_resumed_is_refused_when_saved(tmp_path):
+def test_a_checkpoint_that_cannot_be_resumed_is_refused_before_training(tmp_path):
     x, y = blobs()
+    model = NumpyState()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(TypeError, match=r"_extra_state.*numpy.ndarray.*never be resumed"):
+        quiet_fit(model, loader(x, y), epochs=1, checkpoint=tmp_path / "c.pt")
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # no epoch was lost
     with pytest.raises(TypeError, match="numpy"):
-        quiet_fit(NumpyState(), loader(x, y), epochs=1, checkpoint=tmp_path / "c.pt")
+        save_checkpoint(tmp_path / "d.pt", model=model.state_dict())
+    assert not (tmp_path / "d.pt").exists()
 
 
 def test_nan_validation_loss_in_the_first_epoch_does_not_freeze_the_best_epoch():
