@@ -13,3 +13,11 @@ from dlbook.layers.conv import (  # noqa: F401  (the package face re-exports the
     max_pool2d,
 )
 from dlbook.layers.norm import BatchNorm1d, LayerNorm  # noqa: F401  (the package face re-exports them)
+from dlbook.layers.recurrent import (  # noqa: F401  (the package face re-exports them)
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    RNNCell,
+)
