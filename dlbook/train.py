@@ -74,11 +74,13 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     loss_fn: LossFn = F.cross_entropy,
     amp: bool = False,
+    max_grad_norm: float | None = None,
 ) -> tuple[torch.Tensor, float]:
     """One optimizer step on one batch: forward, loss, backward, step; return (outputs, loss value).
 
     inputs: (batch, ...) and targets: (batch, ...) on the model's device. ``amp`` runs the forward
-    pass in bfloat16 autocast. A loss that is nan or infinite stops before the step.
+    pass in bfloat16 autocast. ``max_grad_norm`` clips the gradients of all parameters together to
+    that norm before the step. A loss that is nan or infinite stops before the step.
     """
     outputs, loss = _forward(model, inputs, targets, loss_fn, amp)
     value = loss.item()
@@ -89,6 +91,8 @@ def train_step(
         )
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if max_grad_norm is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
     optimizer.step()
     return outputs.detach(), value
 
@@ -100,6 +104,7 @@ def train_epoch(
     loss_fn: LossFn = F.cross_entropy,
     scheduler=None,
     amp: bool | None = None,
+    max_grad_norm: float | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``'s (x, y) batches, one ``train_step`` each; ``scheduler`` steps after each.
 
@@ -113,7 +118,7 @@ def train_epoch(
     for number, batch in enumerate(loader, start=1):
         inputs, targets = _to_device(batch, device)
         try:
-            outputs, loss = train_step(model, inputs, targets, optimizer, loss_fn, amp)
+            outputs, loss = train_step(model, inputs, targets, optimizer, loss_fn, amp, max_grad_norm)
         except FloatingPointError as error:
             raise FloatingPointError(f"batch {number}: {error}") from None
         if scheduler is not None:
@@ -168,6 +173,7 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     amp: bool | None = None,
+    max_grad_norm: float | None = None,
 ) -> History:
     """Train ``model`` on ``train_loader``'s (x, y) batches for ``epochs`` epochs; return the History.
 
@@ -178,10 +184,10 @@ def fit(
     holds the weights of its best epoch. ``metrics`` maps names to ``fn(model) -> float``, called
     after every epoch in eval mode. ``checkpoint=path`` saves everything after every epoch;
     ``resume=True`` continues from it, giving the same weights as an uninterrupted run. ``amp``
-    (bfloat16 autocast) defaults to on for cuda.
+    (bfloat16 autocast) defaults to on for cuda. ``max_grad_norm`` clips the gradient norm at every step.
     """
     metrics = _check_fit_arguments(
-        epochs, loss_fn, train_loader, val_loader, scheduler, scheduler_step, early_stopping, metrics
+        epochs, loss_fn, train_loader, val_loader, scheduler, scheduler_step, early_stopping, metrics, max_grad_norm
     )
     device = model_device(model, device)
     if optimizer is None:
@@ -207,7 +213,10 @@ def fit(
                 break
             start, lr = time.perf_counter(), float(optimizer.param_groups[0]["lr"])
             try:
-                record = {"epoch": epoch, **train_epoch(model, train_loader, optimizer, loss_fn, per_step, amp)}
+                record = {
+                    "epoch": epoch,
+                    **train_epoch(model, train_loader, optimizer, loss_fn, per_step, amp, max_grad_norm),
+                }
             except FloatingPointError as error:
                 raise FloatingPointError(_diverged(error, epoch, best_weights, early_stopping, model)) from None
             if val_loader is not None:
@@ -268,7 +277,7 @@ def _diverged(error: FloatingPointError, epoch: int, best_weights, early_stoppin
 
 
 def _check_fit_arguments(
-    epochs, loss_fn, train_loader, val_loader, scheduler, scheduler_step, early_stopping, metrics
+    epochs, loss_fn, train_loader, val_loader, scheduler, scheduler_step, early_stopping, metrics, max_grad_norm
 ) -> dict[str, Metric]:
     """Every mistake fit can see before training starts; return ``metrics`` as a dict."""
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
@@ -277,6 +286,8 @@ def _check_fit_arguments(
     _check_reiterable(train_loader, "train_loader")
     if val_loader is not None:
         _check_reiterable(val_loader, "val_loader")
+    if max_grad_norm is not None and not (isinstance(max_grad_norm, int | float) and 0 < max_grad_norm < math.inf):
+        raise ValueError(f"max_grad_norm must be a positive number (or None, no clipping), got {max_grad_norm!r}.")
     if scheduler_step not in ("epoch", "step"):
         raise ValueError(
             f"scheduler_step must be 'epoch' or 'step' (after each optimizer step), not {scheduler_step!r}"

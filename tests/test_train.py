@@ -667,3 +667,21 @@ def test_fit_is_train_epoch_then_evaluate():
         "accuracy": history.last["val_accuracy"],
     }
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters(), strict=True))
+
+
+def test_max_grad_norm_clips_every_step_like_clip_grad_norm():
+    x, y = blobs(64)
+    model, twin = mlp(seed=3), mlp(seed=3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    train.fit(model, loader(x, y, batch_size=16), epochs=2, optimizer=optimizer, max_grad_norm=0.1, progress=False)
+    twin_optimizer = torch.optim.SGD(twin.parameters(), lr=0.5)
+    for _ in range(2):
+        for xb, yb in loader(x, y, batch_size=16):
+            twin_optimizer.zero_grad()
+            F.cross_entropy(twin(xb), yb).backward()
+            assert nn.utils.clip_grad_norm_(twin.parameters(), 0.1) > 0.1  # the clipping does something
+            twin_optimizer.step()
+    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(model.parameters(), twin.parameters(), strict=True))
+    for bad in (0, -1.0, math.inf, "1"):
+        with pytest.raises(ValueError, match="max_grad_norm"):
+            train.fit(mlp(), loader(x, y), epochs=1, max_grad_norm=bad, progress=False)
