@@ -207,3 +207,12 @@ def test_mlp_bad_input():
         MLP([4, 8, 2], dropout=1.0)
     with pytest.raises(ValueError, match=r"784 values per example, got \(2, 1, 8, 8\)"):
         MLP([784, 10])(torch.zeros(2, 1, 8, 8))
+
+
+def test_mlp_slices_are_the_first_layers():
+    model = MLP([4, 8, 3])
+    head = model[:3]  # Flatten, Linear, ReLU: the hidden layer's activations
+    x = torch.randn(5, 4)
+    assert isinstance(head, nn.Sequential) and len(head) == 3
+    assert torch.equal(head(x), torch.relu(model[1](x)))
+    assert isinstance(model[-1], nn.Linear)

@@ -42,6 +42,12 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
         self.sizes = sizes
 
+    def __getitem__(self, index):
+        """One layer, or a slice of them as a plain nn.Sequential (e.g. ``mlp[:3]``, the first hidden layer)."""
+        if isinstance(index, slice):
+            return nn.Sequential(*list(self)[index])
+        return super().__getitem__(index)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, ...) with sizes[0] values per example -> logits (batch, sizes[-1])."""
         if x.ndim < 2 or x[0].numel() != self.sizes[0]:
