@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from dlbook.scratch import Tensor, gradcheck
 from dlbook.scratch.functional import cross_entropy, log_softmax, softmax
-from dlbook.scratch.tensor import _result
+from dlbook.scratch.tensor import graph_node
 
 SETTINGS = settings(max_examples=15, deadline=None)
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)
@@ -272,7 +272,7 @@ def test_cross_entropy_rejects_bad_input(logits, targets, error, message):
 # ---------------------------------------------------------------- gradcheck
 def wrong_square(x: Tensor) -> Tensor:
     """x ** 2 with a backward that forgets the factor 2."""
-    return _result(x.data**2, (x,), lambda g: x._add_grad(g * x.data))
+    return graph_node(x.data**2, (x,), lambda g: x.add_grad(g * x.data))
 
 
 def test_gradcheck_catches_a_wrong_gradient_and_names_it():
@@ -283,7 +283,7 @@ def test_gradcheck_catches_a_wrong_gradient_and_names_it():
 
 def test_gradcheck_catches_a_nan_gradient():
     def nan_grad(x):
-        return _result(x.data * 2, (x,), lambda g: x._add_grad(g * np.nan))
+        return graph_node(x.data * 2, (x,), lambda g: x.add_grad(g * np.nan))
 
     with pytest.raises(AssertionError, match="gradcheck failed"):
         gradcheck(nan_grad, Tensor(np.ones(3)))

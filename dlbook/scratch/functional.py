@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dlbook.scratch.tensor import Tensor, _result
+from dlbook.scratch.tensor import Tensor, graph_node
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
@@ -36,9 +36,9 @@ def cross_entropy(logits: Tensor, targets: np.ndarray) -> Tensor:
     def backward(g):
         grad = np.exp(logp)  # softmax(logits)
         grad[rows, targets] -= 1
-        logits._add_grad(grad * (g / len(targets)))
+        logits.add_grad(grad * (g / len(targets)))
 
-    return _result(loss, (logits,), backward)
+    return graph_node(loss, (logits,), backward)
 
 
 def _check_targets(logits: Tensor, targets) -> np.ndarray:

@@ -81,13 +81,13 @@ class Tensor:
         if grad.shape != self.shape:
             raise ValueError(f"backward(grad) needs a gradient of shape {self.shape}, got {grad.shape}.")
         order = topological_order(self)
-        self._add_grad(grad)
+        self.add_grad(grad)
         for node in reversed(order):  # each node after everything that uses it
             if node._backward is not None and node.grad is not None:
                 node._backward(node.grad)
                 node.grad = None  # intermediate results do not keep their gradient
 
-    def _add_grad(self, g: np.ndarray) -> None:
+    def add_grad(self, g: np.ndarray) -> None:
         """Add ``g`` to ``.grad``, first summing over the axes that broadcasting added."""
         g = unbroadcast(g, self.shape)
         if self._parents:  # an intermediate result: its gradient is only passed on to its parents
@@ -112,11 +112,11 @@ class Tensor:
 
         def backward(g):
             if self.requires_grad:
-                self._add_grad(g)
+                self.add_grad(g)
             if other.requires_grad:
-                other._add_grad(g)
+                other.add_grad(g)
 
-        return _result(data, (self, other), backward)
+        return graph_node(data, (self, other), backward)
 
     def __sub__(self, other) -> Tensor:
         other = self._lift(other)
@@ -124,11 +124,11 @@ class Tensor:
 
         def backward(g):
             if self.requires_grad:
-                self._add_grad(g)
+                self.add_grad(g)
             if other.requires_grad:
-                other._add_grad(-g)
+                other.add_grad(-g)
 
-        return _result(data, (self, other), backward)
+        return graph_node(data, (self, other), backward)
 
     def __mul__(self, other) -> Tensor:
         other = self._lift(other)
@@ -136,11 +136,11 @@ class Tensor:
 
         def backward(g):
             if self.requires_grad:
-                self._add_grad(g * other.data)
+                self.add_grad(g * other.data)
             if other.requires_grad:
-                other._add_grad(g * self.data)
+                other.add_grad(g * self.data)
 
-        return _result(data, (self, other), backward)
+        return graph_node(data, (self, other), backward)
 
     def __truediv__(self, other) -> Tensor:
         other = self._lift(other)
@@ -148,11 +148,11 @@ class Tensor:
 
         def backward(g):
             if self.requires_grad:
-                self._add_grad(g / other.data)
+                self.add_grad(g / other.data)
             if other.requires_grad:
-                other._add_grad(-g * data / other.data)
+                other.add_grad(-g * data / other.data)
 
-        return _result(data, (self, other), backward)
+        return graph_node(data, (self, other), backward)
 
     def __pow__(self, exponent: float) -> Tensor:
         if isinstance(exponent, Tensor) or not np.isscalar(exponent):
@@ -163,12 +163,12 @@ class Tensor:
         data = self.data**exponent
 
         def backward(g):
-            self._add_grad(g * exponent * self.data ** (exponent - 1))
+            self.add_grad(g * exponent * self.data ** (exponent - 1))
 
-        return _result(data, (self,), backward)
+        return graph_node(data, (self,), backward)
 
     def __neg__(self) -> Tensor:
-        return _result(-self.data, (self,), lambda g: self._add_grad(-g))
+        return graph_node(-self.data, (self,), lambda g: self.add_grad(-g))
 
     __radd__ = __add__
     __rmul__ = __mul__
@@ -199,12 +199,12 @@ class Tensor:
             g2 = g.reshape(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1]))
             if a.requires_grad:
                 ga = _matmul_laid_out_like(a2, g2, np.swapaxes(b2, -1, -2))
-                a._add_grad(unbroadcast(ga, a2.shape).reshape(a.shape))
+                a.add_grad(unbroadcast(ga, a2.shape).reshape(a.shape))
             if b.requires_grad:
                 gb = _matmul_laid_out_like(b2, np.swapaxes(a2, -1, -2), g2)
-                b._add_grad(unbroadcast(gb, b2.shape).reshape(b.shape))
+                b.add_grad(unbroadcast(gb, b2.shape).reshape(b.shape))
 
-        return _result(data, (a, b), backward)
+        return graph_node(data, (a, b), backward)
 
     def __rmatmul__(self, other) -> Tensor:
         return self._lift(other) @ self
@@ -215,9 +215,9 @@ class Tensor:
         data = self.data.sum(axis=axis, keepdims=keepdims)
 
         def backward(g):
-            self._add_grad(np.broadcast_to(_restore_axes(g, axis, keepdims), self.shape))
+            self.add_grad(np.broadcast_to(_restore_axes(g, axis, keepdims), self.shape))
 
-        return _result(data, (self,), backward)
+        return graph_node(data, (self,), backward)
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
         """Mean over ``axis`` (all axes when None)."""
@@ -225,9 +225,9 @@ class Tensor:
         count = self.data.size // max(data.size, 1)
 
         def backward(g):
-            self._add_grad(np.broadcast_to(_restore_axes(g, axis, keepdims) / count, self.shape))
+            self.add_grad(np.broadcast_to(_restore_axes(g, axis, keepdims) / count, self.shape))
 
-        return _result(data, (self,), backward)
+        return graph_node(data, (self,), backward)
 
     def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
         """Largest entry over ``axis``; tied maxima share the gradient equally, like torch.amax."""
@@ -236,35 +236,35 @@ class Tensor:
         def backward(g):
             is_max = (self.data == _restore_axes(data, axis, keepdims)).astype(self.dtype)
             share = is_max / is_max.sum(axis=axis, keepdims=True)
-            self._add_grad(share * _restore_axes(g, axis, keepdims))
+            self.add_grad(share * _restore_axes(g, axis, keepdims))
 
-        return _result(data, (self,), backward)
+        return graph_node(data, (self,), backward)
 
     # ------------------------------------------------------------------ elementwise functions
     def exp(self) -> Tensor:
         """e**x, elementwise."""
         data = np.exp(self.data)
-        return _result(data, (self,), lambda g: self._add_grad(g * data))
+        return graph_node(data, (self,), lambda g: self.add_grad(g * data))
 
     def log(self) -> Tensor:
         """Natural logarithm, elementwise (x > 0)."""
         data = np.log(self.data)
-        return _result(data, (self,), lambda g: self._add_grad(g / self.data))
+        return graph_node(data, (self,), lambda g: self.add_grad(g / self.data))
 
     def relu(self) -> Tensor:
         """max(x, 0), elementwise."""
         data = np.maximum(self.data, 0)
-        return _result(data, (self,), lambda g: self._add_grad(g * (self.data > 0)))
+        return graph_node(data, (self,), lambda g: self.add_grad(g * (self.data > 0)))
 
     def tanh(self) -> Tensor:
         """tanh(x), elementwise."""
         data = np.tanh(self.data)
-        return _result(data, (self,), lambda g: self._add_grad(g * (1 - data**2)))
+        return graph_node(data, (self,), lambda g: self.add_grad(g * (1 - data**2)))
 
     def sigmoid(self) -> Tensor:
         """1 / (1 + e**-x), elementwise."""
         data = 0.5 * (np.tanh(0.5 * self.data) + 1)  # the same, without overflow for large -x
-        return _result(data, (self,), lambda g: self._add_grad(g * data * (1 - data)))
+        return graph_node(data, (self,), lambda g: self.add_grad(g * data * (1 - data)))
 
     # ------------------------------------------------------------------ shape and indexing
     def reshape(self, *shape: int) -> Tensor:
@@ -272,7 +272,7 @@ class Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         data = self.data.reshape(shape)
-        return _result(data, (self,), lambda g: self._add_grad(g.reshape(self.shape)))
+        return graph_node(data, (self,), lambda g: self.add_grad(g.reshape(self.shape)))
 
     def transpose(self, *axes: int) -> Tensor:
         """Permute the axes (reverse them when none are given), like np.transpose."""
@@ -281,7 +281,7 @@ class Tensor:
         axes = tuple(axis % self.ndim for axis in axes) or None
         data = np.transpose(self.data, axes)
         undo = None if axes is None else np.argsort(axes)
-        return _result(data, (self,), lambda g: self._add_grad(np.transpose(g, undo)))
+        return graph_node(data, (self,), lambda g: self.add_grad(np.transpose(g, undo)))
 
     @property
     def T(self) -> Tensor:
@@ -298,13 +298,14 @@ class Tensor:
                 grad[index] = g  # ints and slices pick each entry at most once
             else:
                 np.add.at(grad, index, g)  # an integer array may pick the same entry twice
-            self._add_grad(grad)
+            self.add_grad(grad)
 
-        return _result(data, (self,), backward)
+        return graph_node(data, (self,), backward)
 
 
-def _result(data: np.ndarray, parents: tuple[Tensor, ...], backward) -> Tensor:
-    """The output of an operation; it joins the graph when a parent needs a gradient."""
+def graph_node(data: np.ndarray, parents: tuple[Tensor, ...], backward) -> Tensor:
+    """The output ``data`` of an operation on ``parents``, joined to the graph (with its ``backward``
+    function) when a parent needs a gradient: how a new operation is added to the engine."""
     out = Tensor(data)
     parents = tuple(parent for parent in parents if parent.requires_grad)
     if parents:
