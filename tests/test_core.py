@@ -212,3 +212,13 @@ def test_no_package_imports_a_private_name_from_another():
                 if private and source != package:
                     offenders.append(f"{path.relative_to(root)}: from {node.module} import {', '.join(private)}")
     assert not offenders, offenders
+
+
+def test_every_module_is_short_enough_to_read():
+    """One idea per module: none grows past 400 lines (split it in two instead)."""
+    from pathlib import Path
+
+    root = Path(dlbook.__file__).parent
+    lengths = {str(path.relative_to(root)): len(path.read_text().splitlines()) for path in root.rglob("*.py")}
+    assert len(lengths) > 20 and max(lengths.values()) > 100  # it did read the package
+    assert {name: n for name, n in lengths.items() if n > 400} == {}
