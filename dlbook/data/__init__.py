@@ -24,6 +24,12 @@ Text and time series, shipped in ``dlbook/data/files`` (sources and licences in 
   series into ``x: (n, length)`` inputs and ``y: (n, horizon)`` targets; :func:`split_by_time` splits a
   series by time (train on the past, validate on the future), never at random.
 
+A generated translation task, dates as people write them -> ISO, French or German (``written_dates.py``):
+:func:`dates` and :func:`dates_splits` give ``(source, target)`` pairs such as ``("5 Mar 1987", "1987-03-05")``,
+no date in two splits; :func:`date_vocabularies` their character vocabularies; :func:`encode_pairs` and
+:func:`pad_batch` padded id tensors; :func:`decode_batch` generated ids back to strings. Scores for them:
+``dlbook.sequence_metrics`` (exact match, BLEU).
+
 Every data file is checked against its SHA-256 when it is loaded. Generated sets, as tensors
 ``x: (n, 2)``, ``y: (n,)``: :func:`moons`, :func:`spirals`. Helpers: :func:`split` (stratified
 split in two), :func:`loader` (a seeded DataLoader), :func:`download` (SHA-256 checked).
@@ -35,18 +41,25 @@ from dlbook.data.loaders import loader, split
 from dlbook.data.series import co2, split_by_time, sunspots, windows
 from dlbook.data.synthetic import moons, spirals
 from dlbook.data.text import TextData, rotten_tomatoes, shakespeare, shakespeare_splits
+from dlbook.data.written_dates import date_vocabularies, dates, dates_splits, decode_batch, encode_pairs, pad_batch
 
 __all__ = [
     "ChecksumError",
     "ImageData",
     "TextData",
     "co2",
+    "date_vocabularies",
+    "dates",
+    "dates_splits",
+    "decode_batch",
     "digits",
     "download",
+    "encode_pairs",
     "fashion_mnist",
     "loader",
     "mnist_subset",
     "moons",
+    "pad_batch",
     "rotten_tomatoes",
     "shakespeare",
     "shakespeare_splits",
