@@ -70,3 +70,12 @@ def test_glue_works_without_the_book_tools(monkeypatch):
 def test_show_names_the_file_of_a_package_and_of_a_module():
     assert dlbook.show(dlbook.data)._repr_markdown_().startswith("```python\n# dlbook/data/__init__.py\n")
     assert dlbook.show(dlbook.train)._repr_markdown_().startswith("```python\n# dlbook/train.py\n")
+
+
+def test_the_api_page_documents_every_module():
+    """chapters/api.md is generated from docstrings; a new dlbook module must get its section there."""
+    from pathlib import Path
+
+    page = (Path(dlbook.__file__).parents[1] / "chapters" / "api.md").read_text()
+    missing = [name for name in dlbook._SUBMODULES if f":: dlbook.{name}" not in page]
+    assert missing == [], f"add these modules to chapters/api.md: {missing}"
