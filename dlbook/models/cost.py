@@ -40,3 +40,19 @@ def layer_flops(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
         for handle in handles:
             handle.remove()
     return flops
+
+
+def gpt_flops_per_token(model: nn.Module, context_length: int | None = None, training: bool = True) -> int:
+    """FLOPs to train a GPT on one token: ``6 N + 12 L E T`` (forward only, ``training=False``: ``2 N + 4 L E T``).
+
+    The estimate of Kaplan et al. (2020) and Chowdhery et al. (2022, appendix B), as nanoGPT uses it for MFU: each
+    of the N parameters in a matrix product costs a multiply-add in the forward pass and two in the backward;
+    attention adds ``q k^T`` and ``weights @ v`` over T = ``context_length`` keys (default: the model's) in each
+    of L layers of width E. N counts every parameter but the position embeddings (biases and norms, a small
+    overcount); the causal mask's skipped half is not subtracted. ``model`` is a :class:`~dlbook.models.GPT`.
+    """
+    context_length = model.context_length if context_length is None else context_length
+    n = count_parameters(model) - model.positions.weight.numel()
+    per_layer_attention = 2 * 2 * model.embed_dim * context_length  # q k^T and weights @ v, per token
+    forward = 2 * n + model.num_layers * per_layer_attention
+    return 3 * forward if training else forward
