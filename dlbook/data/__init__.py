@@ -31,7 +31,9 @@ no date in two splits; :func:`date_vocabularies` their character vocabularies; :
 ``dlbook.sequence_metrics`` (exact match, BLEU).
 
 Every data file is checked against its SHA-256 when it is loaded. Generated sets, as tensors
-``x: (n, 2)``, ``y: (n,)``: :func:`moons`, :func:`spirals`. Helpers: :func:`split` (stratified
+``x: (n, 2)``, ``y: (n,)``: :func:`moons`, :func:`spirals`; for generative models, :func:`gaussian_mixture`
+(a ring or grid of small Gaussians, ``x: (n, 2)`` and each point's ``mode: (n,)``) with its
+:func:`mixture_centres`. Helpers: :func:`split` (stratified
 split in two), :func:`loader` (a seeded DataLoader), :func:`download` (SHA-256 checked).
 """
 
@@ -39,7 +41,7 @@ from dlbook.data.files import ChecksumError, download
 from dlbook.data.images import ImageData, digits, fashion_mnist, mnist_subset
 from dlbook.data.loaders import loader, split
 from dlbook.data.series import co2, split_by_time, sunspots, windows
-from dlbook.data.synthetic import moons, spirals
+from dlbook.data.synthetic import gaussian_mixture, mixture_centres, moons, spirals
 from dlbook.data.text import TextData, rotten_tomatoes, shakespeare, shakespeare_splits
 from dlbook.data.written_dates import date_vocabularies, dates, dates_splits, decode_batch, encode_pairs, pad_batch
 
@@ -56,7 +58,9 @@ __all__ = [
     "download",
     "encode_pairs",
     "fashion_mnist",
+    "gaussian_mixture",
     "loader",
+    "mixture_centres",
     "mnist_subset",
     "moons",
     "pad_batch",

@@ -2,6 +2,19 @@
 
 from dlbook.models.augment import RandomCropFlip
 from dlbook.models.cost import count_parameters, gpt_flops_per_token, layer_flops
+from dlbook.models.diffusion import DDPM, TimeMLP, cosine_beta_schedule, linear_beta_schedule, sinusoidal_embedding
+from dlbook.models.gan import (
+    DCDiscriminator,
+    DCGenerator,
+    Discriminator,
+    Generator,
+    apply_spectral_norm,
+    critic_loss,
+    discriminator_loss,
+    gan_step,
+    generator_loss,
+    gradient_penalty,
+)
 from dlbook.models.gpt import GPT
 from dlbook.models.lenet import LeNet
 from dlbook.models.mlp import MLP
@@ -11,4 +24,7 @@ from dlbook.models.transformer import Seq2SeqTransformer
 __all__ = [
     "GPT", "MLP", "LeNet", "RandomCropFlip", "ResNetMini", "ResidualBlock", "Seq2SeqTransformer",
     "count_parameters", "gpt_flops_per_token", "layer_flops",
+    "DCDiscriminator", "DCGenerator", "DDPM", "Discriminator", "Generator", "TimeMLP", "apply_spectral_norm",
+    "cosine_beta_schedule", "critic_loss", "discriminator_loss", "gan_step", "generator_loss", "gradient_penalty",
+    "linear_beta_schedule", "sinusoidal_embedding",
 ]  # fmt: skip
