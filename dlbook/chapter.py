@@ -1,7 +1,7 @@
 """How every chapter starts, and how it hands its numbers to the prose.
 
     device = dlbook.start()             # seed 0, the best device, CPU threads for this scale
-    dlbook.glue(ch03_accuracy=accuracy) # the text quotes it as {glue:text}`ch03_accuracy:.1%`
+    dlbook.glue(ch03_accuracy=accuracy) # the text quotes it with myst-nb's glue:text role
 
 At book scale a chapter runs on one CPU thread, for PyTorch and for the BLAS library behind NumPy
 and scikit-learn alike: the timings it reports are those of one core, its results repeat run to run,
@@ -51,7 +51,7 @@ def start(seed: int = 0, device: str | None = None) -> torch.device:
 
 
 def glue(**values) -> None:
-    """Hand numbers to the prose: ``glue(ch03_accuracy=0.91)`` for ``{glue:text}`ch03_accuracy:.2f```.
+    """Hand numbers to the prose: after ``glue(ch03_accuracy=0.91)`` the text quotes ``ch03_accuracy:.2f``.
 
     When the book is built (myst-nb installed) each value is glued without being displayed; a chapter
     run elsewhere (Colab, a plain Jupyter, a script) keeps them in ``dlbook.chapter.GLUED`` and runs the same.
