@@ -1,4 +1,4 @@
-"""Choosing the accelerator and making runs repeatable."""
+"""Choosing the accelerator, making runs repeatable, and the one rule for where a model runs."""
 
 import os
 import random
@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import torch
+from torch import nn
 
 from dlbook.checks import check_int
 
@@ -72,3 +73,28 @@ def seed(n: int = 0, deterministic: bool = False) -> int:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     return n
+
+
+def model_device(model: nn.Module, device: str | torch.device | None = None) -> torch.device:
+    """Where ``model`` runs: the device of its parameters and buffers (the one rule of fit, evaluate and plots).
+
+    ``device``, when given, must be that device: move the model yourself first, with
+    ``model.to(device)`` before you build its optimizer. A model with no parameters or buffers runs
+    on ``device`` (default: the CPU).
+    """
+    places = {tensor.device for tensor in [*model.parameters(), *model.buffers()]}
+    asked = torch.device(device) if device is not None else None
+    if not places:
+        return asked or torch.device("cpu")
+    if len(places) > 1:
+        raise ValueError(
+            f"the model's parameters are spread over {sorted(map(str, places))}; put them on one device "
+            "with model.to(device)."
+        )
+    place = places.pop()
+    if asked is not None and (asked.type != place.type or asked.index not in (None, place.index)):
+        raise ValueError(
+            f"the model is on {place}, but device={str(asked)!r} was asked for: move it first with "
+            "model.to(device), before building its optimizer (or leave device out to run where it is)."
+        )
+    return place

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from torch import nn
 
-from dlbook.train import model_device
+from dlbook.device import model_device
 
 # Okabe and Ito's eight colours stay distinct for the common kinds of colour blindness.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from dlbook.train import model_device, train_step
+from dlbook.device import model_device
+from dlbook.train import train_step
 
 SMOOTHING = 0.98  # the range test's loss is an exponential moving average with this factor
 DIVERGED = 4.0  # the range test stops once the smoothed loss exceeds this many times its best

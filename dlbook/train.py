@@ -27,12 +27,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbook.checkpoint import check_loadable, load_checkpoint, restore, save_checkpoint, training_state
+from dlbook.device import model_device
 from dlbook.history import EarlyStopping, History
 from dlbook.metrics import RunningMeans, accuracy
 from dlbook.progress import postfix, progress_bar
 
 __all__ = [
-    "EarlyStopping", "History", "accuracy", "evaluate", "fit", "model_device", "train_epoch", "train_step",
+    "EarlyStopping", "History", "accuracy", "evaluate", "fit", "model_device", "outputs_and_loss", "train_epoch",
+    "train_step",
 ]  # fmt: skip
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -40,31 +42,6 @@ Metric = Callable[[nn.Module], float]
 ELEMENTWISE_LOSSES = (F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss, F.binary_cross_entropy_with_logits)
 ELEMENTWISE_MODULES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCEWithLogitsLoss)
 RECORDED = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}  # fit's own
-
-
-def model_device(model: nn.Module, device: str | torch.device | None = None) -> torch.device:
-    """Where ``model`` runs: the device of its parameters and buffers (the one rule of fit, evaluate and plots).
-
-    ``device``, when given, must be that device: move the model yourself first, with
-    ``model.to(device)`` before you build its optimizer. A model with no parameters or buffers runs
-    on ``device`` (default: the CPU).
-    """
-    places = {tensor.device for tensor in [*model.parameters(), *model.buffers()]}
-    asked = torch.device(device) if device is not None else None
-    if not places:
-        return asked or torch.device("cpu")
-    if len(places) > 1:
-        raise ValueError(
-            f"the model's parameters are spread over {sorted(map(str, places))}; put them on one device "
-            "with model.to(device)."
-        )
-    place = places.pop()
-    if asked is not None and (asked.type != place.type or asked.index not in (None, place.index)):
-        raise ValueError(
-            f"the model is on {place}, but device={str(asked)!r} was asked for: move it first with "
-            "model.to(device), before building its optimizer (or leave device out to run where it is)."
-        )
-    return place
 
 
 def train_step(
@@ -82,7 +59,7 @@ def train_step(
     pass in bfloat16 autocast. ``max_grad_norm`` clips the gradients of all parameters together to
     that norm before the step. A loss that is nan or infinite stops before the step.
     """
-    outputs, loss = _forward(model, inputs, targets, loss_fn, amp)
+    outputs, loss = outputs_and_loss(model, inputs, targets, loss_fn, amp)
     value = loss.item()
     if not math.isfinite(value):
         raise FloatingPointError(
@@ -149,7 +126,7 @@ def evaluate(
         with torch.no_grad():
             for batch in loader:
                 inputs, targets = _to_device(batch, device)
-                outputs, loss = _forward(model, inputs, targets, loss_fn, _use_amp(amp, device))
+                outputs, loss = outputs_and_loss(model, inputs, targets, loss_fn, _use_amp(amp, device))
                 totals.add(outputs, targets, loss.item())
     finally:
         model.train(was_training)
@@ -345,8 +322,14 @@ def _to_device(batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]
     return tuple(tensor.to(device, non_blocking=True) for tensor in batch)
 
 
-def _forward(model, inputs, targets, loss_fn, amp) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's outputs for ``inputs`` and their loss against ``targets``, shapes checked."""
+def outputs_and_loss(
+    model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn: LossFn = F.cross_entropy, amp: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The forward pass and the loss: ``model(inputs)`` and its loss against ``targets`` (a 0-d tensor).
+
+    Mistakes that would train silently on the wrong thing are errors: float targets for
+    cross-entropy, and outputs and targets of different shapes for an elementwise loss.
+    """
     with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=amp):
         outputs = model(inputs)
         cross_entropy = loss_fn is F.cross_entropy or isinstance(loss_fn, nn.CrossEntropyLoss)
