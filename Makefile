@@ -11,17 +11,18 @@ book: setup  ## build the HTML book into _build/html (executes the notebooks, wi
 	$(VENV)/bin/jupyter-book build --all -W -n --keep-going .
 
 test: setup  ## unit tests, every notebook (nbval), and the built book in a headless browser
-	$(VENV)/bin/ruff check dlbook tests benchmarks
+	$(VENV)/bin/ruff check dlbook tests benchmarks scripts
 	@# one thread per worker: two workers share the two cores without oversubscription
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile
 
 lint: setup
-	$(VENV)/bin/ruff check dlbook tests benchmarks
+	$(VENV)/bin/ruff check dlbook tests benchmarks scripts
 
-gpu: setup  ## every notebook at full scale; per-chapter time and metrics in benchmarks/results/
-	DLBOOK_SCALE=full $(PY) benchmarks/run_chapters.py
+gpu: setup  ## every notebook at full scale on the GPU: benchmarks/results/<date>-<device>.json (time, metrics)
+	$(PY) benchmarks/run_chapters.py --scale full
 
-bench: setup
+bench: setup  ## the speed ratios the book quotes, in one run: benchmarks/results/ratios-<device>.json
+	$(PY) benchmarks/ratios.py
 	$(PY) benchmarks/engine_vs_torch.py
 
 clean:

@@ -1,7 +1,8 @@
 """How fast this machine multiplies matrices, and how fast it could in principle.
 
 ``matmul_gflops`` measures; ``peak_gflops`` estimates the ceiling (a CPU from its clock and
-vector units, a GPU from its vendor's datasheet); ``describe`` names the hardware in one line.
+vector units, a GPU from its vendor's datasheet); ``describe`` names the hardware in one line and
+``slug`` in a short name for files (``nvidia-h200``, ``cpu``).
 """
 
 import math
@@ -176,3 +177,11 @@ def describe(device=None) -> str:
     model = model or platform.processor() or platform.machine() or "unknown CPU"
     threads = usable_cpus()
     return f"{model} (cpu, {threads} thread{'s' if threads > 1 else ''})"
+
+
+def slug(device=None) -> str:
+    """A file-name-safe name for the hardware of ``device``: the GPU's (``"nvidia-h200"``), ``"mps"`` or ``"cpu"``."""
+    dev = _resolve(device)
+    if dev.type == "cuda":
+        return re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(dev).lower()).strip("-") or "cuda"
+    return dev.type

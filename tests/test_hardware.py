@@ -173,3 +173,8 @@ def test_peak_and_describe_on_a_cuda_device_use_its_name(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda dev=None: Props())
     assert hardware.peak_gflops("cuda", torch.bfloat16) == pytest.approx(989_000)
     assert hardware.describe("cuda") == "NVIDIA H100 80GB HBM3 (cuda, 80 GiB)"
+    assert hardware.slug("cuda") == "nvidia-h100-80gb-hbm3"
+
+
+def test_slug_of_the_cpu():
+    assert hardware.slug("cpu") == "cpu"
