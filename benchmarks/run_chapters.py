@@ -29,7 +29,7 @@ import torch
 from nbclient import NotebookClient
 
 import dlbook
-from dlbook.hardware import describe, slug
+from dlbook.hardware import allowed_cpus, describe, slug
 
 ROOT = Path(__file__).resolve().parents[1]
 START_LINE = re.compile(r"dlbook (?P<version>\S+) \| scale: (?P<scale>\w+) \| device: (?P<device>\S+) \| "
@@ -120,7 +120,7 @@ def main() -> int:
         "python": platform.python_version(),
         "dlbook": dlbook.__version__,
         "threads": dlbook.threads(),
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpus": allowed_cpus(),
         "date": now.isoformat(timespec="seconds"),
         "commit": git_commit(),
         "chapters": {},

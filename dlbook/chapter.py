@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 from dlbook.config import pick, scale
 from dlbook.device import device as pick_device
 from dlbook.device import seed as seed_everything
+from dlbook.hardware import allowed_cpus
 
 GLUED: dict[str, object] = {}  # every value glued in this process, by name
 
@@ -29,8 +30,7 @@ def threads() -> int:
         if not value.isdigit() or int(value) < 1:
             raise ValueError(f"DLBOOK_THREADS={value!r} is not a whole number >= 1; set it to e.g. 4, or unset it.")
         return int(value)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return pick(book=1, full=cores or 1)
+    return pick(book=1, full=allowed_cpus())
 
 
 def start(seed: int = 0, device: str | None = None) -> torch.device:

@@ -131,10 +131,14 @@ def gpu_peak_gflops(name: str, dtype: torch.dtype = torch.float32) -> float | No
     return row[column] * 1000
 
 
+def allowed_cpus() -> int:
+    """Logical CPUs this process may run on: its affinity mask where the OS has one, else all of them."""
+    return (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
+
+
 def usable_cpus() -> int:
     """Logical CPUs this process may run on and torch will use (affinity mask and thread setting)."""
-    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return min(allowed, torch.get_num_threads())
+    return min(allowed_cpus(), torch.get_num_threads())
 
 
 def peak_gflops(device=None, dtype: torch.dtype = torch.float32) -> float | None:

@@ -119,6 +119,7 @@ def evaluate(
     _check_loss_fn(loss_fn)
     _check_reiterable(loader, "the loader given to evaluate")
     device = model_device(model, device)
+    amp = _use_amp(amp, device)
     was_training = model.training
     model.eval()
     totals = RunningMeans()
@@ -126,7 +127,7 @@ def evaluate(
         with torch.no_grad():
             for batch in loader:
                 inputs, targets = _to_device(batch, device)
-                outputs, loss = outputs_and_loss(model, inputs, targets, loss_fn, _use_amp(amp, device))
+                outputs, loss = outputs_and_loss(model, inputs, targets, loss_fn, amp)
                 totals.add(outputs, targets, loss.item())
     finally:
         model.train(was_training)
