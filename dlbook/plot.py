@@ -235,3 +235,84 @@ def _predict_classes(predict, grid: np.ndarray, as_tensor: bool) -> np.ndarray:
     if np.issubdtype(outputs.dtype, np.floating):
         return (outputs > 0).astype(int)  # one logit per point
     return outputs.astype(int)
+
+
+def graph(root, labels: dict | None = None, ax: Axes | None = None, max_nodes: int = 60) -> Axes:
+    """Draw the computational graph that ends at ``root``, as micrograd's ``draw_dot`` does with graphviz.
+
+    ``root`` is a ``dlbook.scratch.Value`` (anything with ``data``, ``grad``, ``_parents`` and ``_op``). Each
+    node is a box with its value (blue), its gradient (red) and, where ``labels`` ({node: name}) names it,
+    its name; each operation is a circle between a node and its parents. Values flow left to right: a node
+    sits one column right of its deepest parent, an input just left of its first use.
+    """
+    from dlbook.scratch.value import topological_order
+
+    if not all(hasattr(root, name) for name in ("data", "grad", "_parents", "_op")):
+        raise TypeError(f"graph draws a dlbook.scratch.Value and what it was computed from, got {type(root).__name__}.")
+    order = topological_order(root)
+    if len(order) > max_nodes:
+        raise ValueError(
+            f"the graph has {len(order)} nodes, more than max_nodes={max_nodes} fit in a figure: "
+            "draw a smaller expression, or raise max_nodes."
+        )
+    labels = labels or {}
+    column, children = {}, {id(node): [] for node in order}
+    for node in order:  # parents come first
+        column[id(node)] = 1 + max((column[id(p)] for p in node._parents), default=-1)
+        for parent in node._parents:
+            children[id(parent)].append(node)
+    for node in order:
+        if not node._parents and children[id(node)]:  # an input: just left of its first use
+            column[id(node)] = min(column[id(child)] for child in children[id(node)]) - 1
+    row = {id(root): 0.0}
+    for node in reversed(order):  # from the output back: parents spread around their child's row
+        fresh = [p for p in dict.fromkeys(node._parents) if id(p) not in row]
+        for i, parent in enumerate(fresh):
+            row[id(parent)] = row[id(node)] + i - (len(fresh) - 1) / 2
+    by_column = {}
+    for node in order:
+        by_column.setdefault(column[id(node)], []).append(node)
+    for nodes in by_column.values():  # one row apart at least within a column
+        nodes.sort(key=lambda n: row[id(n)])
+        for above, below in zip(nodes, nodes[1:], strict=False):
+            row[id(below)] = max(row[id(below)], row[id(above)] + 1.0)
+    if ax is None:
+        columns = max(column.values()) - min(column.values()) + 1
+        rows = max(len(nodes) for nodes in by_column.values())
+        ax = plt.subplots(figsize=(min(2.0 * columns, 14), 1.0 + 0.9 * rows))[1]
+    spacing, width, height, radius = 2.6, 1.5, 0.8, 0.28
+    position = {id(n): (spacing * column[id(n)], -row[id(n)]) for n in order}
+    for node in order:
+        x, y = position[id(node)]
+        if node._parents:
+            ox = x - width / 2 - 0.45
+            ax.add_patch(plt.Circle((ox, y), radius, facecolor="white", edgecolor="grey", lw=0.8))
+            ax.text(ox, y, node._op.replace("**", "^"), ha="center", va="center", fontsize=8)
+            ax.annotate(
+                "",
+                xy=(x - width / 2, y),
+                xytext=(ox + radius, y),
+                arrowprops=dict(arrowstyle="->", color="grey", lw=1.0),
+            )
+            for parent in node._parents:
+                px, py = position[id(parent)]
+                ax.annotate(
+                    "",
+                    xy=(ox - radius, y),
+                    xytext=(px + width / 2, py),
+                    arrowprops=dict(arrowstyle="-", color="grey", lw=1.0),
+                )
+        ax.add_patch(
+            plt.Rectangle(
+                (x - width / 2, y - height / 2), width, height, facecolor="#f4f4f4", edgecolor="black", lw=0.8
+            )
+        )
+        name = labels.get(node)
+        ax.text(x, y + 0.22, name if name is not None else "", ha="center", va="center", fontsize=9)
+        ax.text(x, y, f"{node.data:.4g}", ha="center", va="center", color=PALETTE[0], fontsize=8)
+        ax.text(x, y - 0.22, f"{node.grad:.4g}", ha="center", va="center", color=WRONG, fontsize=8)
+    xs, ys = zip(*position.values(), strict=True)
+    ax.set(xlim=(min(xs) - 1.0, max(xs) + 1.0), ylim=(min(ys) - 0.7, max(ys) + 0.7))
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax

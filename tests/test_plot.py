@@ -174,3 +174,52 @@ def test_line_bad_input():
     with pytest.raises(ValueError, match="non-empty dict"):
         plot.line([1, 2, 3], {}, "n", "error")
     assert plt.get_fignums() == []  # no half-drawn figure left behind
+
+
+def neuron_graph():
+    from dlbook.scratch import Value
+
+    x, w, b = Value(2.0), Value(-0.5), Value(0.5)
+    loss = ((w * x + b).tanh() - 1.0) ** 2
+    loss.backward()
+    return loss, {x: "x", w: "w", b: "b", loss: "L"}
+
+
+def test_graph_draws_every_node_and_operation_of_the_engine_graph():
+    from matplotlib.patches import Circle, Rectangle
+
+    from dlbook.scratch.value import topological_order
+
+    loss, labels = neuron_graph()
+    nodes = topological_order(loss)
+    ax = plot.graph(loss, labels=labels)
+    boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
+    circles = [p for p in ax.patches if isinstance(p, Circle)]
+    assert len(boxes) == len(nodes) == 9  # x, w, b, w*x, +b, tanh, the constant -1, -1, ^2
+    assert len(circles) == sum(1 for n in nodes if n._parents) == 5
+    texts = [t.get_text() for t in ax.texts]
+    assert {"x", "w", "b", "L", "tanh", "^2", "*", "+"} <= set(texts)
+    for node in nodes:  # every value and every gradient is written in its box
+        assert f"{node.data:.4g}" in texts and f"{node.grad:.4g}" in texts
+    x_of = {}
+    for box, node in zip(boxes, nodes, strict=True):  # drawn in topological order
+        x_of[id(node)] = box.get_x()
+    for node in nodes:  # values flow left to right: every node right of its parents
+        assert all(x_of[id(node)] > x_of[id(p)] for p in node._parents)
+
+
+def test_graph_a_shared_node_and_bad_input():
+    from dlbook.scratch import Value
+
+    u = Value(3.0)
+    y = u * u + u
+    y.backward()
+    ax = plot.graph(y, labels={u: "u"})
+    assert "7" in [t.get_text() for t in ax.texts]  # u's gradient, 2u + 1, collected over three uses
+    plt.close("all")
+    with pytest.raises(TypeError, match="dlbook.scratch.Value"):
+        plot.graph(torch.ones(2))
+    big = sum(Value(float(i)) for i in range(40))
+    with pytest.raises(ValueError, match="more than max_nodes=60"):
+        plot.graph(big)
+    assert plt.get_fignums() == []  # no half-drawn figure left behind
