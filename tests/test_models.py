@@ -86,6 +86,30 @@ def test_residual_block_shortcuts():
     torch.testing.assert_close(down(x), F.relu(down.shortcut(x) + branch))
 
 
+def test_residual_false_is_the_same_network_without_shortcuts():
+    """residual=False keeps every layer of the main path and drops the shortcut (identity or projection)."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, 6)
+    for c_out, stride in [(4, 1), (8, 2)]:
+        torch.manual_seed(1)
+        with_shortcut = ResidualBlock(4, c_out, stride=stride)
+        torch.manual_seed(1)
+        plain = ResidualBlock(4, c_out, stride=stride, residual=False)
+        main = {k: v for k, v in with_shortcut.state_dict().items() if not k.startswith("shortcut")}
+        assert plain.state_dict().keys() == main.keys()
+        for key, value in plain.state_dict().items():
+            torch.testing.assert_close(value, main[key])
+        branch = plain.bn2(plain.conv2(F.relu(plain.bn1(plain.conv1(x)))))
+        torch.testing.assert_close(plain(x), F.relu(branch))
+        assert not torch.allclose(plain(x), with_shortcut(x))
+        assert "residual=False" in repr(plain) and "residual=False" not in repr(with_shortcut)
+    one_stage = dict(width=4, blocks=(3,))  # identity shortcuts only: the same parameters either way
+    assert count_parameters(ResNetMini(**one_stage, residual=False)) == count_parameters(ResNetMini(**one_stage))
+    deep, shallow = ResNetMini(width=4, blocks=(2, 2)), ResNetMini(width=4, blocks=(2, 2), residual=False)
+    assert count_parameters(shallow) == count_parameters(deep) - (conv_params(4, 8, 1, bias=False) + 2 * 8)
+    assert shallow(torch.randn(2, 1, 12, 12)).shape == (2, 10)
+
+
 def test_resnet_runs_channels_last_and_in_bfloat16():
     torch.manual_seed(0)
     model = ResNetMini(width=8).eval()
