@@ -19,6 +19,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=""
     [ -x /usr/bin/chromium ] || missing="$missing chromium"
     [ -d /usr/share/datasets/fashion-mnist ] || missing="$missing dataset-fashion-mnist"
+    command -v g++ >/dev/null || missing="$missing g++"  # torch.compile on a CPU (chapter 12)
     if [ -n "$missing" ]; then
         echo "setup: apt-get install$missing"
         apt-get update -q >/dev/null
