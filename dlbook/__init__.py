@@ -21,8 +21,8 @@ __all__ = ["__version__", "device", "glue", "pick", "require", "scale", "seed", 
 # Submodules load on first use, so `import dlbook` stays fast and `dlbook.train.fit` just works.
 _SUBMODULES = (
     "checkpoint", "data", "distributed", "fairness", "features", "generative_metrics", "hardware", "history",
-    "interpret", "layers", "metrics", "models", "optim", "plot", "progress", "robust", "schedules", "scratch",
-    "sequence_metrics", "tokenize", "train",
+    "interpret", "layers", "metrics", "models", "optim", "plot", "progress", "ranking", "robust", "schedules",
+    "scratch", "sequence_metrics", "tokenize", "train",
 )  # fmt: skip
 
 

@@ -37,9 +37,11 @@ Every data file is checked against its SHA-256 when it is loaded. Generated sets
 split in two), :func:`loader` (a seeded DataLoader), :func:`download` (SHA-256 checked).
 """
 
+from dlbook.data.faces import FACE_CLASSES, lfw_faces
 from dlbook.data.files import ChecksumError, download
 from dlbook.data.images import ImageData, digits, fashion_mnist, mnist_subset
 from dlbook.data.loaders import loader, split
+from dlbook.data.ratings import ImplicitPairs, Ratings, leave_last_out, movielens
 from dlbook.data.series import co2, split_by_time, sunspots, windows
 from dlbook.data.synthetic import gaussian_mixture, mixture_centres, moons, spirals
 from dlbook.data.text import TextData, rotten_tomatoes, shakespeare, shakespeare_splits
@@ -47,6 +49,9 @@ from dlbook.data.written_dates import date_vocabularies, dates, dates_splits, de
 
 __all__ = [
     "ChecksumError",
+    "FACE_CLASSES",
+    "ImplicitPairs",
+    "Ratings",
     "ImageData",
     "TextData",
     "co2",
@@ -59,10 +64,13 @@ __all__ = [
     "encode_pairs",
     "fashion_mnist",
     "gaussian_mixture",
+    "leave_last_out",
+    "lfw_faces",
     "loader",
     "mixture_centres",
     "mnist_subset",
     "moons",
+    "movielens",
     "pad_batch",
     "rotten_tomatoes",
     "shakespeare",

@@ -18,7 +18,15 @@ from dlbook.models.gan import (
 from dlbook.models.gpt import GPT
 from dlbook.models.lenet import LeNet
 from dlbook.models.mlp import MLP
+from dlbook.models.recommend import MatrixFactorization, NeuralCF
 from dlbook.models.resnet import ResidualBlock, ResNetMini
+from dlbook.models.text_classifier import (
+    LSTMClassifier,
+    TransformerClassifier,
+    WordVocabulary,
+    load_classifier,
+    save_classifier,
+)
 from dlbook.models.transformer import Seq2SeqTransformer
 
 __all__ = [
@@ -27,4 +35,6 @@ __all__ = [
     "DCDiscriminator", "DCGenerator", "DDPM", "Discriminator", "Generator", "TimeMLP", "apply_spectral_norm",
     "cosine_beta_schedule", "critic_loss", "discriminator_loss", "gan_step", "generator_loss", "gradient_penalty",
     "linear_beta_schedule", "sinusoidal_embedding",
+    "LSTMClassifier", "MatrixFactorization", "NeuralCF", "TransformerClassifier", "WordVocabulary", "load_classifier",
+    "save_classifier",
 ]  # fmt: skip
