@@ -76,10 +76,10 @@ def confidence_interval(accuracy: float, n: int, level: float = 0.95) -> tuple[f
 class McNemar(NamedTuple):
     """McNemar's test of two models on the same examples (see :func:`mcnemar`)."""
 
-    only_a: int  # examples only model A gets right
-    only_b: int  # examples only model B gets right
-    z: float  # (only_a - only_b) / sqrt(only_a + only_b)
-    p_value: float  # exact two-sided: the chance of a split at least this uneven if A and B were equally good
+    only_a: int  #: examples only model A gets right
+    only_b: int  #: examples only model B gets right
+    z: float  #: (only_a - only_b) / sqrt(only_a + only_b)
+    p_value: float  #: exact two-sided: the chance of a split at least this uneven if A and B were equally good
 
 
 def mcnemar(correct_a: torch.Tensor, correct_b: torch.Tensor) -> McNemar:
