@@ -174,7 +174,7 @@ class Probe(nn.Module):
 
 
 def fit_probe(
-    features: torch.Tensor, labels: torch.Tensor, weight_decay: float = 1e-3, steps: int = 100
+    features: torch.Tensor, labels: torch.Tensor, weight_decay: float = 1e-2, steps: int = 50
 ) -> Probe:
     """A multinomial logistic regression on fixed features: features (n, d), labels (n,) class ids -> Probe.
 
