@@ -19,7 +19,7 @@ from torch import nn
 
 from dlbook.checks import check_int, check_number
 
-__all__ = ["class_scores", "fit_probe", "integrated_gradients", "layer_features", "saliency"]
+__all__ = ["Probe", "class_scores", "fit_probe", "integrated_gradients", "layer_features", "saliency"]
 
 
 def _check_inputs(x: torch.Tensor, what: str = "x") -> None:
@@ -178,7 +178,7 @@ def fit_probe(
 ) -> Probe:
     """A multinomial logistic regression on fixed features: features (n, d), labels (n,) class ids -> Probe.
 
-    Features are standardized; the cross-entropy plus ``weight_decay`` * |W|^2 / 2 is minimized with
+    Features are standardized; the cross-entropy plus ``weight_decay * (W ** 2).sum() / 2`` is minimized with
     L-BFGS for at most ``steps`` iterations (a convex problem: the result does not depend on a seed).
     Measure the probe on held-out features: ``accuracy(probe(val_features), val_labels)``.
     """

@@ -16,7 +16,7 @@ from torch import nn
 
 from dlbook.checks import check_int, check_number, check_pair
 
-__all__ = ["CORRUPTIONS", "corrupt", "fgsm", "pgd"]
+__all__ = ["corrupt", "fgsm", "pgd"]
 
 
 def _check(x: torch.Tensor, y: torch.Tensor, epsilon, bounds) -> tuple[float, tuple[float, float]]:
