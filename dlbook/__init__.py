@@ -23,6 +23,7 @@ _SUBMODULES = (
     "checkpoint", "data", "distributed", "fairness", "features", "generative_metrics", "hardware", "history",
     "interpret", "layers", "metrics", "models", "optim", "plot", "progress", "ranking", "robust", "schedules",
     "scratch", "sequence_metrics", "tokenize", "train",
+    "control", "games", "mcts",
 )  # fmt: skip
 
 
