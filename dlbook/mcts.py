@@ -1,4 +1,4 @@
-"""AlphaZero in small: a policy/value network, Monte Carlo tree search guided by it, and self-play.
+"""AlphaZero in small: a policy/value network, Monte Carlo tree search guided by it, and self-play::
 
     net = PolicyValueNet()
     search = MCTS(evaluator(net), simulations=25)
@@ -34,6 +34,7 @@ class PolicyValueNet(nn.Module):
         self.value = nn.Linear(width, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: ``(batch, 18)`` encoded boards -> policy logits ``(batch, 9)``, values ``(batch,)``."""
         h = self.trunk(x)
         return self.policy(h), torch.tanh(self.value(h)).squeeze(-1)
 

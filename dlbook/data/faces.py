@@ -22,7 +22,7 @@ def lfw_faces() -> tuple[torch.Tensor, torch.Tensor]:
     """``(x, y)``: 100 faces and 100 non-faces, ``x: (200, 1, 25, 25)`` float32 in [0, 1], ``y: (200,)`` int64.
 
     ``y = 1`` for a face (the first 100 images), 0 for a patch of background from the same photographs
-    (:data:`FACE_CLASSES` names them). The faces are roughly centred and upright, as a face detector's
+    (``FACE_CLASSES`` names them). The faces are roughly centred and upright, as a face detector's
     crops would be (Huang et al., 2007; scikit-image's subset, resized to 25x25).
     """
     data = lzma.decompress(files.shipped(LFW_FILE).read_bytes())

@@ -42,6 +42,7 @@ class MatrixFactorization(nn.Module):
         nn.init.normal_(self.items.weight, std=init_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: ``(batch, 2)`` (user, item) ids -> ``(batch,)`` logits."""
         _check_pairs(x, self.num_users, self.num_items, "MatrixFactorization")
         user, item = x[:, 0], x[:, 1]
         return (self.users(user) * self.items(item)).sum(-1) + self.item_bias[item]
@@ -77,6 +78,7 @@ class NeuralCF(nn.Module):
         self.mlp = nn.Sequential(*layers, nn.Linear(sizes[-1], 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: ``(batch, 2)`` (user, item) ids -> ``(batch,)`` logits."""
         _check_pairs(x, self.num_users, self.num_items, "NeuralCF")
         pair = torch.cat([self.users(x[:, 0]), self.items(x[:, 1])], dim=-1)  # (batch, 2 dim)
         return self.mlp(pair)[:, 0]

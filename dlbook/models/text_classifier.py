@@ -89,6 +89,7 @@ class LSTMClassifier(nn.Module):
         self.head = nn.Linear(size, num_classes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids: ``(batch, time)`` word ids, 0-padded -> logits ``(batch, num_classes)``."""
         _check_ids(ids, self.config["vocab_size"], "LSTMClassifier")
         lengths = (ids != PAD).sum(1).clamp(min=1)
         ids = ids[:, : lengths.max()]  # drop columns that are all padding
@@ -133,6 +134,7 @@ class TransformerClassifier(nn.Module):
         self.head = nn.Linear(embed_dim, num_classes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids: ``(batch, time)`` word ids, 0-padded -> logits ``(batch, num_classes)``."""
         _check_ids(ids, self.config["vocab_size"], "TransformerClassifier")
         keep = ids[:, : self.config["max_length"]] != PAD  # (batch, time)
         keep[:, 0] |= ~keep.any(1)  # a text of padding alone still attends to something
