@@ -14,12 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dlbook.metrics import standard_error
+
 __all__ = ["GroupRates", "group_rates", "proportion_se"]
 
 
 def proportion_se(p: float, n: int) -> float:
     """Standard error sqrt(p (1 - p) / n) of a proportion p measured on n examples; nan when n is 0."""
-    return math.sqrt(p * (1 - p) / n) if n > 0 else math.nan
+    return standard_error(p, n) if n > 0 else math.nan
 
 
 @dataclass(frozen=True)
